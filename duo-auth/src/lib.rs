@@ -1,0 +1,2 @@
+//! Duo request signing.
+#![forbid(unsafe_code)]
