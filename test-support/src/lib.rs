@@ -1,0 +1,60 @@
+//! Test-only helpers shared by the workspace's crates.
+//!
+//! Differential tests run the official Duo and Okta clients (PyPI `duo-client`, `duo-universal`,
+//! `okta`, `jwcrypto`) as peers. They live in a virtualenv that `.ci/run` creates at
+//! `target/peers/venv`; `PEERS_PYTHON` may name another interpreter. With `REQUIRE_PEERS=1` (as
+//! in CI) a missing peer is a test failure; without it the test prints that it skipped and how to
+//! install the peers, so `cargo test --workspace` still passes on a bare machine.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The command that installs the peers, printed when a peer is missing.
+pub const INSTALL_HINT: &str = "install the peers with `bash .ci/install-peers` \
+     (creates target/peers/venv with duo-client, duo-universal, okta, jwcrypto), \
+     or point PEERS_PYTHON at a Python that has them";
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    // CARGO_MANIFEST_DIR of this crate is <root>/test-support.
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+/// Whether missing peers must fail the test (`REQUIRE_PEERS=1`, set by CI).
+pub fn peers_required() -> bool {
+    std::env::var("REQUIRE_PEERS").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// A Python interpreter that can import every module in `modules`, or `None`.
+///
+/// When `None` is returned the caller should return early from its test; this function has
+/// already printed the skip message. With `REQUIRE_PEERS=1` it panics instead, failing the test.
+pub fn peer_python(test: &str, modules: &[&str]) -> Option<PathBuf> {
+    let candidate = match std::env::var_os("PEERS_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_root().join("target/peers/venv/bin/python"),
+    };
+    let probe = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let ok = Command::new(&candidate)
+        .args(["-c", &probe])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(candidate);
+    }
+    let msg = format!(
+        "{test}: SKIPPED: Python peer modules {modules:?} not found at {}; {INSTALL_HINT}",
+        candidate.display()
+    );
+    if peers_required() {
+        panic!("{msg} (REQUIRE_PEERS=1 makes this a failure)");
+    }
+    eprintln!("{msg}");
+    None
+}
