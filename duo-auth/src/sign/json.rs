@@ -110,14 +110,19 @@ fn write_python_float(out: &mut String, f: f64) {
         });
         return;
     }
-    // Rust's `{:e}` prints the shortest round-tripping digits (as Python's repr does), e.g.
-    // `1.5e-5`; we only rearrange them.
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    // ryu prints the shortest round-tripping digits and, like Python's dtoa, breaks ties to
+    // even (Rust's own `{:e}` does not: 26835570246813.3125 → …312 here, …313 there); we only
+    // rearrange ryu's digits into Python's layout.
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(f.abs());
+    let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let int_len = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
+    let all: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let trimmed = all.trim_start_matches('0');
     // Value = 0.DIGITS × 10^decpt.
-    let decpt = exp + 1;
+    let decpt = int_len + exp - (all.len() - trimmed.len()) as i32;
+    let digits = trimmed.trim_end_matches('0');
     if f.is_sign_negative() {
         out.push('-');
     }
@@ -217,6 +222,8 @@ mod tests {
             (1e300, "1e+300"),
             (5e-324, "5e-324"),
             (-2.5e-7, "-2.5e-07"),
+            // A tie between two shortest forms: Python (and ryu) pick the even one.
+            (26835570246813.3125, "26835570246813.312"),
         ];
         for (f, want) in cases {
             let mut s = String::new();
