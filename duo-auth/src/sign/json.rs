@@ -136,11 +136,11 @@ fn write_python_float(out: &mut String, f: f64) {
             for _ in 0..(-decpt) {
                 out.push('0');
             }
-            out.push_str(&digits);
+            out.push_str(digits);
         } else {
             let point = decpt as usize;
             if digits.len() <= point {
-                out.push_str(&digits);
+                out.push_str(digits);
                 for _ in digits.len()..point {
                     out.push('0');
                 }
@@ -204,6 +204,8 @@ mod tests {
     }
 
     #[test]
+    // The tie case below is written with its exact value on purpose.
+    #[allow(clippy::excessive_precision)]
     fn floats_as_python_repr() {
         let cases = [
             (1.0, "1.0"),

@@ -80,6 +80,27 @@ impl Method {
     }
 }
 
+/// The method name is not one of Duo's (GET, POST, PUT, DELETE, PATCH).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported HTTP method {0:?}: Duo's APIs use GET, POST, PUT, DELETE and PATCH")]
+pub struct UnknownMethod(pub String);
+
+impl std::str::FromStr for Method {
+    type Err = UnknownMethod;
+
+    /// Parses a method name case-insensitively, as Duo's clients upper-case it before signing.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "PATCH" => Method::Patch,
+            _ => return Err(UnknownMethod(s.to_owned())),
+        })
+    }
+}
+
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -310,7 +331,7 @@ impl Signer {
                 }
                 let canonical =
                     CanonicalRequest::v2(date, method, host, &request.path, &request.params)?;
-                let line = canonical_params(&request.params);
+                let line = canonical.params_line().to_owned();
                 if method.params_in_body() {
                     (canonical, String::new(), Some(Body::form(line)))
                 } else {
@@ -371,7 +392,7 @@ impl Signer {
                         canonical::SHA512_EMPTY_HEX,
                         &headers,
                     )?;
-                    let line = canonical_params(&request.params);
+                    let line = canonical.params_line().to_owned();
                     (canonical, line, None)
                 }
             }
@@ -412,6 +433,32 @@ impl Signer {
             canonical,
             signature,
         })
+    }
+}
+
+impl Signer {
+    /// The lower-case hex HMAC of a canonical request built elsewhere (another HTTP stack, test
+    /// vectors).
+    pub fn signature_hex(&self, canonical: &CanonicalRequest) -> String {
+        self.key.hex(canonical.as_str().as_bytes())
+    }
+
+    /// The `Authorization` header value for a canonical request built elsewhere:
+    /// `Basic base64(ikey ":" hexsig)`.
+    pub fn authorization(&self, canonical: &CanonicalRequest) -> String {
+        self.basic(&self.signature_hex(canonical))
+    }
+
+    fn basic(&self, signature: &str) -> String {
+        let ikey = self.credentials.integration_key();
+        let mut basic = String::with_capacity(ikey.len() + 1 + signature.len());
+        basic.push_str(ikey);
+        basic.push(':');
+        basic.push_str(signature);
+        let mut authorization = String::with_capacity(6 + basic.len().div_ceil(3) * 4);
+        authorization.push_str("Basic ");
+        BASE64.encode_string(basic.as_bytes(), &mut authorization);
+        authorization
     }
 }
 
