@@ -26,7 +26,25 @@ const UNRESERVED: [bool; 256] = {
     t
 };
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+/// `%00%01…%FF`: the escape of byte `b` is `PERCENT_ESCAPES[3 * b..3 * b + 3]`.
+const PERCENT_ESCAPES: &str = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    const BYTES: [u8; 768] = {
+        let mut t = [0u8; 768];
+        let mut b = 0;
+        while b < 256 {
+            t[3 * b] = b'%';
+            t[3 * b + 1] = HEX[b >> 4];
+            t[3 * b + 2] = HEX[b & 0xf];
+            b += 1;
+        }
+        t
+    };
+    match std::str::from_utf8(&BYTES) {
+        Ok(s) => s,
+        Err(_) => panic!("ASCII is UTF-8"),
+    }
+};
 
 /// Lower-case hex SHA-512 of the empty string: the v5 body hash of a GET or DELETE and the header
 /// hash of a request without extra `x-duo-*` headers. Kept as a constant so that signing a
@@ -43,9 +61,8 @@ pub(crate) fn encode_into(out: &mut String, s: &str) {
         }
         // bytes[run_start..i] are unreserved ASCII, so both ends are char boundaries.
         out.push_str(s.get(run_start..i).unwrap_or_default());
-        out.push('%');
-        out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
-        out.push(char::from(HEX_UPPER[usize::from(b & 0xf)]));
+        let at = 3 * usize::from(b);
+        out.push_str(PERCENT_ESCAPES.get(at..at + 3).unwrap_or_default());
         run_start = i + 1;
     }
     out.push_str(s.get(run_start..).unwrap_or_default());
@@ -89,37 +106,57 @@ pub fn canonical_params<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> Stri
     out
 }
 
-/// Writes the canonical parameter line into `out` with one scratch buffer for all encodings,
-/// so the hot path allocates twice however many parameters there are.
+/// Writes the canonical parameter line into `out`.
 pub(crate) fn write_canonical_params<K: AsRef<str>, V: AsRef<str>>(
     out: &mut String,
     params: &[(K, V)],
 ) {
-    if params.is_empty() {
-        return;
-    }
-    let mut scratch = String::with_capacity(params.len() * 24);
-    let mut spans: Vec<(Range<usize>, Range<usize>)> = Vec::with_capacity(params.len());
-    for (k, v) in params {
-        let k_start = scratch.len();
-        encode_into(&mut scratch, k.as_ref());
-        let v_start = scratch.len();
-        encode_into(&mut scratch, v.as_ref());
-        spans.push((k_start..v_start, v_start..scratch.len()));
-    }
-    spans.sort_unstable_by(|a, b| {
-        scratch[a.0.clone()]
-            .cmp(&scratch[b.0.clone()])
-            .then_with(|| scratch[a.1.clone()].cmp(&scratch[b.1.clone()]))
-    });
-    out.reserve(scratch.len() + 2 * spans.len());
-    for (i, (k, v)) in spans.into_iter().enumerate() {
-        if i > 0 {
-            out.push('&');
+    EncodedParams::new(params).write(out);
+}
+
+/// Parameters percent-encoded into one buffer and sorted, ready to be written as the canonical
+/// line. Encoding first lets the canonical string be allocated at its exact size.
+struct EncodedParams {
+    scratch: String,
+    spans: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl EncodedParams {
+    fn new<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> Self {
+        let raw: usize = params
+            .iter()
+            .map(|(k, v)| k.as_ref().len() + v.as_ref().len())
+            .sum();
+        let mut scratch = String::with_capacity(raw + raw / 2);
+        let mut spans: Vec<(Range<usize>, Range<usize>)> = Vec::with_capacity(params.len());
+        for (k, v) in params {
+            let k_start = scratch.len();
+            encode_into(&mut scratch, k.as_ref());
+            let v_start = scratch.len();
+            encode_into(&mut scratch, v.as_ref());
+            spans.push((k_start..v_start, v_start..scratch.len()));
         }
-        out.push_str(&scratch[k]);
-        out.push('=');
-        out.push_str(&scratch[v]);
+        let text = scratch.as_str();
+        let at = |r: &Range<usize>| text.get(r.clone()).unwrap_or_default();
+        spans.sort_unstable_by(|a, b| at(&a.0).cmp(at(&b.0)).then_with(|| at(&a.1).cmp(at(&b.1))));
+        Self { scratch, spans }
+    }
+
+    /// The length of the canonical line: every encoded byte, one `=` per pair, `&` between.
+    fn line_len(&self) -> usize {
+        self.scratch.len() + (2 * self.spans.len()).saturating_sub(1)
+    }
+
+    fn write(&self, out: &mut String) {
+        let at = |r: &Range<usize>| self.scratch.get(r.clone()).unwrap_or_default();
+        for (i, (k, v)) in self.spans.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            out.push_str(at(k));
+            out.push('=');
+            out.push_str(at(v));
+        }
     }
 }
 
@@ -253,9 +290,10 @@ impl CanonicalRequest {
         path: &str,
         params: &[(K, V)],
     ) -> Result<Self, SignError> {
-        let mut text = Self::head(date, method, host, path, 32 * params.len())?;
+        let encoded = EncodedParams::new(params);
+        let mut text = Self::head(date, method, host, path, encoded.line_len())?;
         let start = text.len();
-        write_canonical_params(&mut text, params);
+        encoded.write(&mut text);
         let params = start..text.len();
         Ok(Self { text, params })
     }
@@ -302,9 +340,11 @@ impl CanonicalRequest {
         body_hash: &str,
         sorted_headers: &[(String, String)],
     ) -> Result<Self, SignError> {
-        let mut text = Self::head(date, method, host, path, 32 * params.len() + 260)?;
+        let encoded = EncodedParams::new(params);
+        // Two more lines of 128 hex digits each.
+        let mut text = Self::head(date, method, host, path, encoded.line_len() + 2 * 129)?;
         let start = text.len();
-        write_canonical_params(&mut text, params);
+        encoded.write(&mut text);
         let params = start..text.len();
         text.push('\n');
         text.push_str(body_hash);
@@ -329,13 +369,15 @@ impl CanonicalRequest {
             });
         }
         let host = host_without_port(host);
-        let mut text = String::with_capacity(date.len() + host.len() + path.len() + 16 + extra);
+        let mut text = String::with_capacity(date.len() + host.len() + path.len() + 12 + extra);
         text.push_str(date);
         text.push('\n');
         text.push_str(method.as_str());
         text.push('\n');
-        for c in host.chars() {
-            text.push(c.to_ascii_lowercase());
+        let host_start = text.len();
+        text.push_str(host);
+        if let Some(h) = text.get_mut(host_start..) {
+            h.make_ascii_lowercase();
         }
         text.push('\n');
         text.push_str(path);

@@ -312,7 +312,8 @@ impl Signer {
     pub fn sign(&self, request: &Request, date: &str) -> Result<SignedRequest, SignError> {
         let host = self.credentials.api_host();
         let method = request.method;
-        let (canonical, query, body) = match self.version {
+        // `query_is_params`: the query string is the canonical parameter line itself.
+        let (canonical, query_is_params, body) = match self.version {
             SignatureVersion::V2Sha1 | SignatureVersion::V2Sha512 => {
                 if request.json.is_some() {
                     return Err(SignError::Unsupported(
@@ -331,11 +332,11 @@ impl Signer {
                 }
                 let canonical =
                     CanonicalRequest::v2(date, method, host, &request.path, &request.params)?;
-                let line = canonical.params_line().to_owned();
                 if method.params_in_body() {
-                    (canonical, String::new(), Some(Body::form(line)))
+                    let line = canonical.params_line().to_owned();
+                    (canonical, false, Some(Body::form(line)))
                 } else {
-                    (canonical, line, None)
+                    (canonical, true, None)
                 }
             }
             SignatureVersion::V5 => {
@@ -376,7 +377,7 @@ impl Signer {
                         &canonical::sha512_hex(&bytes),
                         &headers,
                     )?;
-                    (canonical, String::new(), Some(Body::json(bytes)))
+                    (canonical, false, Some(Body::json(bytes)))
                 } else {
                     if request.json.is_some() {
                         return Err(SignError::Unsupported(
@@ -392,8 +393,7 @@ impl Signer {
                         canonical::SHA512_EMPTY_HEX,
                         &headers,
                     )?;
-                    let line = canonical.params_line().to_owned();
-                    (canonical, line, None)
+                    (canonical, true, None)
                 }
             }
         };
@@ -427,7 +427,7 @@ impl Signer {
         Ok(SignedRequest {
             method,
             path: request.path.clone(),
-            query,
+            query_is_params,
             body,
             headers,
             canonical,
@@ -450,14 +450,28 @@ impl Signer {
     }
 
     fn basic(&self, signature: &str) -> String {
-        let ikey = self.credentials.integration_key();
-        let mut basic = String::with_capacity(ikey.len() + 1 + signature.len());
-        basic.push_str(ikey);
-        basic.push(':');
-        basic.push_str(signature);
-        let mut authorization = String::with_capacity(6 + basic.len().div_ceil(3) * 4);
+        let ikey = self.credentials.integration_key().as_bytes();
+        let len = ikey.len() + 1 + signature.len();
+        let mut authorization = String::with_capacity(6 + len.div_ceil(3) * 4);
         authorization.push_str("Basic ");
-        BASE64.encode_string(basic.as_bytes(), &mut authorization);
+        // `ikey:signature` on the stack when it fits (it always does for Duo's 20-character
+        // keys), to keep allocations off the per-request path.
+        let mut stack = [0u8; 192];
+        let mut heap = Vec::new();
+        let joined: &mut [u8] = match stack.get_mut(..len) {
+            Some(buf) => buf,
+            None => {
+                heap.resize(len, 0);
+                &mut heap
+            }
+        };
+        let (head, tail) = joined.split_at_mut(ikey.len());
+        head.copy_from_slice(ikey);
+        if let Some((colon, rest)) = tail.split_first_mut() {
+            *colon = b':';
+            rest.copy_from_slice(signature.as_bytes());
+        }
+        BASE64.encode_string(&*joined, &mut authorization);
         authorization
     }
 }
@@ -530,7 +544,7 @@ impl Body {
 pub struct SignedRequest {
     method: Method,
     path: String,
-    query: String,
+    query_is_params: bool,
     body: Option<Body>,
     headers: Vec<(Cow<'static, str>, String)>,
     canonical: CanonicalRequest,
@@ -551,15 +565,18 @@ impl SignedRequest {
     /// The query string to send (without `?`; empty when there is none). It is the canonical
     /// parameter line itself, so the server decodes exactly the parameters that were signed.
     pub fn query(&self) -> &str {
-        &self.query
+        if self.query_is_params {
+            self.canonical.params_line()
+        } else {
+            ""
+        }
     }
 
     /// The path followed by `?` and the query when there is one.
     pub fn path_and_query(&self) -> String {
-        if self.query.is_empty() {
-            self.path.clone()
-        } else {
-            format!("{}?{}", self.path, self.query)
+        match self.query() {
+            "" => self.path.clone(),
+            query => format!("{}?{query}", self.path),
         }
     }
 
@@ -610,7 +627,7 @@ impl fmt::Debug for SignedRequest {
         f.debug_struct("SignedRequest")
             .field("method", &self.method)
             .field("path", &self.path)
-            .field("query", &self.query)
+            .field("query", &self.query())
             .field("body", &self.body().map(String::from_utf8_lossy))
             .field("headers", &headers)
             .field("canonical", &self.canonical)
