@@ -1,6 +1,42 @@
-//! Okta org API client.
+//! Okta org API client: the sans-IO core.
 //!
-//! **Not built yet.** This crate will hold the three Okta auth types (API token, scoped OAuth 2.0
-//! token with `private_key_jwt`, scoped DPoP token), a token cache, and group and member listing
-//! as streams. Until then it exports nothing.
+//! This crate turns Okta credentials and responses into bytes and decisions, with no network
+//! and no hidden clock: time is an input (Unix seconds), randomness comes from the OS CSPRNG or
+//! a caller-supplied one. The HTTP client that drives it comes in a later step.
+//!
+//! * [`key`]: RSA (≥ 2048 bits) and EC P-256/P-384 private keys from JWK or PEM, public JWKs,
+//!   RFC 7638 thumbprints.
+//! * [`jws`], [`assertion`], [`dpop`]: compact JWS, RFC 7523 client assertions, RFC 9449 proofs.
+//! * [`credentials`]: [`ApiToken`], [`PrivateKeyJwt`], [`Dpop`] and the token request.
+//! * [`domain`]: [`OktaDomain`], the validated org URL and token endpoints.
+//! * [`link`]: RFC 8288 `Link` parsing for paging.
+//! * [`rate_limit`]: `X-Rate-Limit-*` headers and the retry decision.
+//! * [`error`]: the crate's [`Error`] and the classifier for Okta error responses.
+//!
+//! ```
+//! use okta_client::{Dpop, OktaDomain, PrivateKeyJwt, key::PrivateKey};
+//! let domain: OktaDomain = "https://dev-123456.okta.com".parse()?;
+//! let client = PrivateKeyJwt::builder("0oa1client", PrivateKey::generate_p256()?)
+//!     .scope("okta.groups.read")
+//!     .build()?;
+//! let dpop = Dpop::builder(client).build()?;
+//! let req = dpop.token_request(&domain.org_token_url(), 1_700_000_000, None)?;
+//! assert_eq!(req.url(), "https://dev-123456.okta.com/oauth2/v1/token");
+//! # Ok::<(), okta_client::Error>(())
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod assertion;
+mod b64;
+pub mod credentials;
+pub mod domain;
+pub mod dpop;
+pub mod error;
+pub mod jws;
+pub mod key;
+pub mod link;
+pub mod rate_limit;
+
+pub use credentials::{ApiToken, Credentials, Dpop, PrivateKeyJwt};
+pub use domain::OktaDomain;
+pub use error::{Error, Result};

@@ -1,0 +1,595 @@
+//! The crate's error type and the parsers that turn an Okta error response into it.
+//!
+//! Okta answers failures in three shapes, and a client has to tell them apart to react well:
+//!
+//! * the management API's error object: `{"errorCode":"E0000011","errorSummary":…,
+//!   "errorLink":…,"errorId":…,"errorCauses":[{"errorSummary":…}]}` → [`Error::Okta`];
+//! * OAuth 2.0 errors from the token endpoint: `{"error":"invalid_client",
+//!   "error_description":…}` → [`Error::OAuth`] with [`ErrorSource::Body`];
+//! * a `WWW-Authenticate: DPoP error="invalid_dpop_proof", error_description="…"` (or `Bearer`)
+//!   challenge, often with an empty body → [`Error::OAuth`] with [`ErrorSource::Challenge`].
+//!
+//! [`Error::from_response`] looks at all three; it never panics, whatever the bytes.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+/// Everything that can go wrong in this crate.
+///
+/// Variants say *which* thing happened; [`Error::is_retryable`], [`Error::status`] and the
+/// `is_*` helpers answer the questions a client asks of an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Okta domain / org URL is not usable; the problem says how to fix it.
+    #[error("invalid Okta domain {input:?}: {problem}")]
+    InvalidDomain {
+        /// What the caller gave.
+        input: String,
+        /// What is wrong with it, and the fix.
+        problem: DomainProblem,
+    },
+    /// A request URL (for a DPoP proof's `htu`) is not an absolute `http(s)` URL.
+    #[error("invalid request URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// An HTTP method that is not an RFC 9110 token.
+    #[error("invalid HTTP method {0:?}")]
+    InvalidMethod(String),
+    /// Key material that cannot be read (bad PEM, bad base64, bad DER, bad JWK members…).
+    #[error("cannot read the key: {0}")]
+    KeyFormat(String),
+    /// An encrypted private key (`ENCRYPTED PRIVATE KEY` or `Proc-Type: 4,ENCRYPTED`).
+    #[error(
+        "the private key is encrypted; decrypt it first \
+         (e.g. `openssl pkey -in key.pem -out plain.pem`)"
+    )]
+    EncryptedKey,
+    /// An RSA key below 2048 bits.
+    #[error("the RSA key has {bits} bits; Okta requires at least 2048")]
+    RsaKeyTooSmall {
+        /// The modulus size found.
+        bits: usize,
+    },
+    /// A key type other than RSA or EC (e.g. `oct`, `OKP`/Ed25519).
+    #[error("unsupported key type {0}: use RSA (2048 bits or more), EC P-256 or EC P-384")]
+    UnsupportedKeyType(String),
+    /// An elliptic curve other than P-256 and P-384 (P-521 and secp256k1 are refused).
+    #[error("unsupported elliptic curve {0}: use P-256 or P-384")]
+    UnsupportedCurve(String),
+    /// A JWS algorithm this crate does not produce.
+    #[error("unsupported JWS algorithm {0:?}: use RS256, RS384, RS512, ES256 or ES384")]
+    UnsupportedAlgorithm(String),
+    /// An algorithm that does not fit the key (e.g. RS256 with an EC key, ES256 with P-384).
+    #[error("algorithm {alg} cannot be used with this {key_type} key")]
+    AlgorithmMismatch {
+        /// The algorithm asked for.
+        alg: String,
+        /// `RSA`, `EC P-256` or `EC P-384`.
+        key_type: &'static str,
+    },
+    /// The public key supplied next to the private key belongs to another key pair.
+    #[error(
+        "the public key does not match the private key \
+         (private key thumbprint {private_thumbprint}, public key thumbprint {public_thumbprint}); \
+         upload or paste the public half of the same key pair"
+    )]
+    KeyMismatch {
+        /// RFC 7638 thumbprint of the private key's public half.
+        private_thumbprint: String,
+        /// RFC 7638 thumbprint of the public key supplied.
+        public_thumbprint: String,
+    },
+    /// The DPoP key is the client-authentication key and reuse was not asked for explicitly.
+    #[error(
+        "the DPoP key is the client authentication key; use a separate key pair for DPoP \
+         (or call `reuse_client_key()` if you really mean it)"
+    )]
+    DpopKeyIsClientKey,
+    /// Credentials that cannot work as configured (empty client id, bad scope, bad token…).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// The signature primitive failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// The operating system's random number generator failed.
+    #[error("the operating system random number generator failed")]
+    Random,
+    /// An error object from Okta's management API.
+    #[error("{0}")]
+    Okta(Box<OktaError>),
+    /// An OAuth 2.0 / RFC 6750 / RFC 9449 error, from a body or a `WWW-Authenticate` challenge.
+    #[error("{0}")]
+    OAuth(Box<OAuthError>),
+    /// An HTTP error whose body is empty or not one of Okta's error shapes.
+    #[error("HTTP {status}{}", body.as_deref().map(|b| format!(": {b}")).unwrap_or_default())]
+    Http {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the body (lossy UTF-8, at most 512 bytes), if there was one.
+        body: Option<String>,
+    },
+}
+
+/// Convenience alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What is wrong with an Okta domain, with the fix in its `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DomainProblem {
+    /// Nothing was given.
+    Empty,
+    /// The `{yourOktaDomain}` placeholder from Okta's documentation was left in.
+    Placeholder,
+    /// No `https://` in front.
+    MissingScheme,
+    /// `http://` (or another scheme) for a non-loopback host.
+    NotHttps,
+    /// Not parseable as a URL.
+    Unparseable,
+    /// A path such as `/oauth2/default` or `/api/v1`.
+    HasPath,
+    /// A query string or fragment.
+    HasQuery,
+    /// User name or password in the URL.
+    HasCredentials,
+    /// The admin console domain (`dev-123-admin.okta.com`).
+    AdminDomain {
+        /// The domain to use instead.
+        suggestion: String,
+    },
+}
+
+impl fmt::Display for DomainProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str(
+                "it is empty; give your org URL, e.g. https://dev-123456.okta.com",
+            ),
+            Self::Placeholder => f.write_str(
+                "it still contains the {yourOktaDomain} placeholder; replace it with your org's \
+                 domain, e.g. https://dev-123456.okta.com",
+            ),
+            Self::MissingScheme => f.write_str(
+                "it has no scheme; write it as https://<your domain>, e.g. https://dev-123456.okta.com",
+            ),
+            Self::NotHttps => f.write_str(
+                "Okta requires https://; plain http:// is only accepted for loopback test servers \
+                 (127.0.0.1, localhost, [::1])",
+            ),
+            Self::Unparseable => f.write_str(
+                "it is not a URL; give your org URL, e.g. https://dev-123456.okta.com",
+            ),
+            Self::HasPath => f.write_str(
+                "it has a path; give only the org URL (e.g. https://dev-123456.okta.com), \
+                 without /oauth2/… or /api/…",
+            ),
+            Self::HasQuery => f.write_str(
+                "it has a query or fragment; give only the org URL, e.g. https://dev-123456.okta.com",
+            ),
+            Self::HasCredentials => f.write_str(
+                "it contains a user name or password; give only the org URL",
+            ),
+            Self::AdminDomain { suggestion } => write!(
+                f,
+                "that is the Admin Console domain; API calls go to the org domain: use https://{suggestion}"
+            ),
+        }
+    }
+}
+
+/// Okta's management-API error object, with the HTTP status it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OktaError {
+    /// HTTP status code.
+    pub status: u16,
+    /// `errorCode`, e.g. `E0000047` (the only stable field).
+    pub code: String,
+    /// `errorSummary`.
+    pub summary: String,
+    /// `errorLink`, if present.
+    pub link: Option<String>,
+    /// `errorId`: quote it to Okta support.
+    pub id: Option<String>,
+    /// `errorCauses[].errorSummary`.
+    pub causes: Vec<String>,
+}
+
+impl fmt::Display for OktaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Okta error {} (HTTP {}): {}",
+            self.code, self.status, self.summary
+        )?;
+        for cause in &self.causes {
+            write!(f, "; {cause}")?;
+        }
+        if let Some(id) = &self.id {
+            write!(f, " [errorId {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where an [`OAuthError`] was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorSource {
+    /// A JSON body with `error` / `error_description`.
+    Body,
+    /// A `WWW-Authenticate` challenge of the given scheme.
+    Challenge(AuthScheme),
+}
+
+/// The authentication scheme of a `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthScheme {
+    /// `DPoP` (RFC 9449).
+    Dpop,
+    /// `Bearer` (RFC 6750).
+    Bearer,
+}
+
+/// An OAuth-style error: `error` code plus optional description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OAuthError {
+    /// HTTP status code.
+    pub status: u16,
+    /// The `error` code, e.g. `invalid_client`, `use_dpop_nonce`, `invalid_dpop_proof`.
+    pub error: String,
+    /// `error_description`, if any.
+    pub description: Option<String>,
+    /// Body or challenge.
+    pub source: ErrorSource,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let from = match self.source {
+            ErrorSource::Body => "OAuth error",
+            ErrorSource::Challenge(AuthScheme::Dpop) => "DPoP challenge",
+            ErrorSource::Challenge(AuthScheme::Bearer) => "Bearer challenge",
+        };
+        write!(f, "{from} {} (HTTP {})", self.error, self.status)?;
+        if let Some(d) = &self.description {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One challenge of a `WWW-Authenticate` header: a scheme and its auth-params.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The scheme as sent (`DPoP`, `Bearer`, …).
+    pub scheme: String,
+    /// Parameters in order; names lower-cased, quoted values unescaped.
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    /// Parses a `WWW-Authenticate` value, which may hold several comma-separated challenges.
+    ///
+    /// Tolerant: anything unparseable is skipped; never panics.
+    ///
+    /// ```
+    /// use okta_client::error::Challenge;
+    /// let c = Challenge::parse_all(
+    ///     r#"DPoP error="invalid_dpop_proof", error_description="Invalid 'htu'", algs="ES256 RS256""#,
+    /// );
+    /// assert_eq!(c[0].scheme, "DPoP");
+    /// assert_eq!(c[0].param("error"), Some("invalid_dpop_proof"));
+    /// assert_eq!(c[0].param("error_description"), Some("Invalid 'htu'"));
+    /// ```
+    pub fn parse_all(value: &str) -> Vec<Challenge> {
+        let b = value.as_bytes();
+        let mut i = 0;
+        let mut out: Vec<Challenge> = Vec::new();
+        loop {
+            skip_ws_commas(b, &mut i);
+            if i >= b.len() {
+                break;
+            }
+            let start = i;
+            while i < b.len() && is_tchar(b[i]) {
+                i += 1;
+            }
+            if i == start {
+                // Not a token: skip one char so we always make progress.
+                i += 1;
+                continue;
+            }
+            let token = &value[start..i];
+            let mut j = i;
+            skip_ws(b, &mut j);
+            if j < b.len() && b[j] == b'=' && !out.is_empty() && !is_token68_tail(b, j) {
+                // An auth-param belonging to the previous challenge.
+                i = j + 1;
+                skip_ws(b, &mut i);
+                let v = read_value(value, &mut i);
+                if let Some(last) = out.last_mut() {
+                    last.params.push((token.to_ascii_lowercase(), v));
+                }
+                continue;
+            }
+            out.push(Challenge {
+                scheme: token.to_string(),
+                params: Vec::new(),
+            });
+            // Parameters directly after the scheme (separated by whitespace, not a comma).
+            i = j;
+            let pstart = i;
+            while i < b.len() && is_tchar(b[i]) {
+                i += 1;
+            }
+            if i > pstart {
+                let name = &value[pstart..i];
+                let mut k = i;
+                skip_ws(b, &mut k);
+                if k < b.len() && b[k] == b'=' && !is_token68_tail(b, k) {
+                    i = k + 1;
+                    skip_ws(b, &mut i);
+                    let v = read_value(value, &mut i);
+                    if let Some(last) = out.last_mut() {
+                        last.params.push((name.to_ascii_lowercase(), v));
+                    }
+                } else {
+                    // A token68 credential-like blob, or a bare word: not a param; skip it.
+                    while i < b.len() && b[i] == b'=' {
+                        i += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The first parameter of that (case-insensitive) name.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn auth_scheme(&self) -> Option<AuthScheme> {
+        if self.scheme.eq_ignore_ascii_case("dpop") {
+            Some(AuthScheme::Dpop)
+        } else if self.scheme.eq_ignore_ascii_case("bearer") {
+            Some(AuthScheme::Bearer)
+        } else {
+            None
+        }
+    }
+}
+
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+/// `=` at `j` ends a token68 (`abc==`) rather than starting a value when only `=`, spaces or a
+/// comma follow it.
+fn is_token68_tail(b: &[u8], j: usize) -> bool {
+    let mut k = j;
+    while k < b.len() && b[k] == b'=' {
+        k += 1;
+    }
+    let mut m = k;
+    skip_ws(b, &mut m);
+    k > j + 1 || m >= b.len() || b[m] == b','
+}
+
+fn skip_ws(b: &[u8], i: &mut usize) {
+    while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
+        *i += 1;
+    }
+}
+
+fn skip_ws_commas(b: &[u8], i: &mut usize) {
+    while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t' || b[*i] == b',') {
+        *i += 1;
+    }
+}
+
+/// Reads a quoted-string (unescaping quoted-pairs) or a token; leaves `i` after it.
+pub(crate) fn read_value(s: &str, i: &mut usize) -> String {
+    let b = s.as_bytes();
+    if *i < b.len() && b[*i] == b'"' {
+        *i += 1;
+        let mut out = String::new();
+        let mut run_start = *i;
+        while *i < b.len() {
+            match b[*i] {
+                b'"' => {
+                    out.push_str(&s[run_start..*i]);
+                    *i += 1;
+                    return out;
+                }
+                b'\\' if *i + 1 < b.len() => {
+                    out.push_str(&s[run_start..*i]);
+                    // The escaped character may be multi-byte; copy the whole char.
+                    let rest = &s[*i + 1..];
+                    if let Some(c) = rest.chars().next() {
+                        out.push(c);
+                        *i += 1 + c.len_utf8();
+                    } else {
+                        *i += 1;
+                    }
+                    run_start = *i;
+                }
+                _ => *i += 1,
+            }
+        }
+        // Unterminated: keep what there was.
+        out.push_str(&s[run_start..]);
+        out
+    } else {
+        let start = *i;
+        while *i < b.len() && !matches!(b[*i], b',' | b';' | b' ' | b'\t') {
+            *i += 1;
+        }
+        s[start..*i].to_string()
+    }
+}
+
+#[derive(Deserialize)]
+struct RawOkta {
+    #[serde(rename = "errorCode")]
+    code: Option<String>,
+    #[serde(rename = "errorSummary")]
+    summary: Option<String>,
+    #[serde(rename = "errorLink")]
+    link: Option<String>,
+    #[serde(rename = "errorId")]
+    id: Option<String>,
+    #[serde(rename = "errorCauses", default)]
+    causes: Option<Vec<RawCause>>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawCause {
+    #[serde(rename = "errorSummary")]
+    summary: Option<String>,
+}
+
+const BODY_SNIPPET: usize = 512;
+
+impl Error {
+    /// Classifies an error response from its status, its `WWW-Authenticate` values and body.
+    ///
+    /// Precedence: Okta error object, then an OAuth `error` in the body, then a `DPoP`/`Bearer`
+    /// challenge carrying `error=`, then [`Error::Http`] with the start of the body.
+    ///
+    /// ```
+    /// use okta_client::Error;
+    /// let e = Error::from_response(
+    ///     429,
+    ///     &[],
+    ///     br#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests.","errorLink":"E0000047","errorId":"oae123","errorCauses":[]}"#,
+    /// );
+    /// assert_eq!(e.okta_error_code(), Some("E0000047"));
+    /// assert!(e.is_retryable());
+    ///
+    /// let e = Error::from_response(
+    ///     400,
+    ///     &[r#"DPoP error="invalid_dpop_proof", error_description="'htu' claim mismatch""#],
+    ///     b"",
+    /// );
+    /// assert!(e.is_invalid_dpop_proof());
+    /// ```
+    pub fn from_response(status: u16, www_authenticate: &[&str], body: &[u8]) -> Error {
+        let trimmed = body.trim_ascii();
+        if trimmed.first() == Some(&b'{')
+            && let Ok(raw) = serde_json::from_slice::<RawOkta>(trimmed)
+        {
+            if let Some(code) = raw.code.filter(|c| !c.is_empty()) {
+                let causes = raw
+                    .causes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|c| c.summary)
+                    .collect();
+                return Error::Okta(Box::new(OktaError {
+                    status,
+                    code,
+                    summary: raw.summary.unwrap_or_default(),
+                    link: raw.link,
+                    id: raw.id,
+                    causes,
+                }));
+            }
+            if let Some(error) = raw.error.filter(|e| !e.is_empty()) {
+                return Error::OAuth(Box::new(OAuthError {
+                    status,
+                    error,
+                    description: raw.error_description,
+                    source: ErrorSource::Body,
+                }));
+            }
+        }
+        for value in www_authenticate {
+            for ch in Challenge::parse_all(value) {
+                if let (Some(scheme), Some(err)) = (ch.auth_scheme(), ch.param("error")) {
+                    return Error::OAuth(Box::new(OAuthError {
+                        status,
+                        error: err.to_string(),
+                        description: ch.param("error_description").map(str::to_string),
+                        source: ErrorSource::Challenge(scheme),
+                    }));
+                }
+            }
+        }
+        let body = if trimmed.is_empty() {
+            None
+        } else {
+            let cut = &trimmed[..trimmed.len().min(BODY_SNIPPET)];
+            Some(String::from_utf8_lossy(cut).into_owned())
+        };
+        Error::Http { status, body }
+    }
+
+    /// The HTTP status, for errors that came from a response.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Okta(e) => Some(e.status),
+            Error::OAuth(e) => Some(e.status),
+            Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Okta's `errorCode`, if this is an Okta error object.
+    pub fn okta_error_code(&self) -> Option<&str> {
+        match self {
+            Error::Okta(e) => Some(&e.code),
+            _ => None,
+        }
+    }
+
+    /// The OAuth `error` code (from a body or a challenge).
+    pub fn oauth_error(&self) -> Option<&str> {
+        match self {
+            Error::OAuth(e) => Some(&e.error),
+            _ => None,
+        }
+    }
+
+    /// `use_dpop_nonce`: retry with the nonce from the `DPoP-Nonce` header (and, at the token
+    /// endpoint, a fresh client assertion).
+    pub fn is_use_dpop_nonce(&self) -> bool {
+        self.oauth_error() == Some("use_dpop_nonce")
+    }
+
+    /// `invalid_dpop_proof`: the proof was rejected; retrying the same way will not help.
+    pub fn is_invalid_dpop_proof(&self) -> bool {
+        self.oauth_error() == Some("invalid_dpop_proof")
+    }
+
+    /// The access token was refused (`invalid_token` challenge, or Okta `E0000011`): drop the
+    /// cached token and fetch a new one.
+    pub fn is_invalid_token(&self) -> bool {
+        self.oauth_error() == Some("invalid_token") || self.okta_error_code() == Some("E0000011")
+    }
+
+    /// Whether waiting and sending the request again may succeed (rate limits and transient
+    /// server errors). Client-side errors and 4xx answers are not retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self.status() {
+            Some(429) => true,
+            Some(s) => crate::rate_limit::is_transient_status(s),
+            None => false,
+        }
+    }
+}
