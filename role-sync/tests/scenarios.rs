@@ -98,7 +98,12 @@ fn run(path: &Path) -> Vec<String> {
     if scenario.description.trim().is_empty() {
         problems.push("has no description".to_owned());
     }
-    let result = plan(&scenario.mapping, &scenario.directory, &scenario.portal, &scenario.policy);
+    let result = plan(
+        &scenario.mapping,
+        &scenario.directory,
+        &scenario.portal,
+        &scenario.policy,
+    );
     let shown = match &result {
         Ok(plan) => plan.to_string(),
         Err(refusal) => format!("{refusal}\n{}", refusal.plan()),
@@ -109,15 +114,22 @@ fn run(path: &Path) -> Vec<String> {
             // Apply, then plan again: nothing left to do.
             let mut portal = scenario.portal.clone();
             portal.apply(plan);
-            match role_sync::plan(&scenario.mapping, &scenario.directory, &portal, &scenario.policy)
-            {
+            match role_sync::plan(
+                &scenario.mapping,
+                &scenario.directory,
+                &portal,
+                &scenario.policy,
+            ) {
                 Ok(again) if again.is_empty() => {}
                 Ok(again) => problems.push(format!("plan after apply is not empty:\n{again}")),
                 Err(refusal) => problems.push(format!("plan after apply is refused: {refusal}")),
             }
         }
         (Expect::Plan(_), Err(refusal)) => {
-            problems.push(format!("expected a plan, got a refusal: {refusal}\n{}", refusal.plan()));
+            problems.push(format!(
+                "expected a plan, got a refusal: {refusal}\n{}",
+                refusal.plan()
+            ));
         }
         (Expect::Refusal(expected), Err(refusal)) => {
             if refusal.violations() != expected.violations.as_slice() {
@@ -157,11 +169,18 @@ fn scenario_files() -> Vec<PathBuf> {
 #[test]
 fn every_scenario_file_holds() {
     let files = scenario_files();
-    assert!(files.len() >= 20, "expected at least 20 scenarios, found {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "expected at least 20 scenarios, found {}",
+        files.len()
+    );
     let mut report = String::new();
     for path in &files {
         let problems = run(path);
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for problem in problems {
             let _ = writeln!(report, "\n### {name}: {problem}");
         }
