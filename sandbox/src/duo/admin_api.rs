@@ -1,0 +1,510 @@
+//! Duo Admin API: users, phones, groups, group members (v2), admins, create and bulk create.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::envelope::{fail, json_response};
+use super::state::{Account, AdminPermission, Group, User, now_secs};
+use super::verify::{Needs, Verified};
+use super::{Call, DuoState};
+use crate::random_id;
+
+type S = State<Arc<DuoState>>;
+
+const READ: Needs = Needs::Admin {
+    permission: AdminPermission::ReadResource,
+    v5_only: false,
+};
+const READ_V5: Needs = Needs::Admin {
+    permission: AdminPermission::ReadResource,
+    v5_only: true,
+};
+const WRITE: Needs = Needs::Admin {
+    permission: AdminPermission::WriteResource,
+    v5_only: false,
+};
+const WRITE_V5: Needs = Needs::Admin {
+    permission: AdminPermission::WriteResource,
+    v5_only: true,
+};
+const ADMINS: Needs = Needs::Admin {
+    permission: AdminPermission::Administrators,
+    v5_only: false,
+};
+
+pub(crate) fn routes() -> Router<Arc<DuoState>> {
+    Router::new()
+        .route("/admin/v1/users", get(list_users).post(create_user))
+        .route("/admin/v1/users/bulk_create", post(bulk_create))
+        .route("/admin/v1/users/enroll", post(enroll_user))
+        .route("/admin/v1/users/{id}", get(get_user))
+        .route("/admin/v1/users/{id}/phones", get(user_phones))
+        .route(
+            "/admin/v1/users/{id}/groups",
+            get(user_groups).post(add_user_to_group),
+        )
+        .route("/admin/v1/groups", get(list_groups))
+        .route("/admin/v2/groups/{id}/users", get(group_users))
+        .route("/admin/v1/phones", get(list_phones))
+        .route("/admin/v1/admins", get(list_admins))
+}
+
+macro_rules! verified {
+    ($call:expr, $state:expr, $needs:expr) => {
+        match $call.verify(&$state, $needs) {
+            Ok(v) => v,
+            Err(response) => return response,
+        }
+    };
+}
+
+fn invalid(detail: &str) -> Response {
+    fail(
+        StatusCode::BAD_REQUEST,
+        40002,
+        "Invalid request parameters",
+        Some(detail),
+    )
+}
+
+fn not_found() -> Response {
+    fail(StatusCode::NOT_FOUND, 40401, "Resource not found", None)
+}
+
+/// `limit`/`offset` as Duo reads them: limit defaults to `default` and is capped at `max`.
+fn paging(v: &Verified, default: usize, max: usize) -> Result<(usize, usize), Response> {
+    let limit = match v.get("limit") {
+        None => default,
+        Some(s) => match s.parse::<usize>() {
+            Ok(0) | Err(_) => return Err(invalid("limit")),
+            Ok(n) => n.min(max),
+        },
+    };
+    let offset = match v.get("offset") {
+        None => 0,
+        Some(s) => s.parse().map_err(|_| invalid("offset"))?,
+    };
+    Ok((limit, offset))
+}
+
+/// A page of `items` with Duo's top-level `metadata`; a `RepeatCursor` fault makes
+/// `next_offset` repeat the current offset.
+fn page(state: &DuoState, call: &Call, items: Vec<Value>, limit: usize, offset: usize) -> Response {
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
+    let mut metadata = json!({"total_objects": total});
+    if offset + page.len() < total {
+        let repeat = state
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .and_then(|f| f.take(&call.method, call.uri.path(), true))
+            .is_some();
+        metadata["next_offset"] = json!(if repeat { offset } else { offset + page.len() });
+    }
+    if offset > 0 {
+        metadata["prev_offset"] = json!(offset.saturating_sub(limit));
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"stat": "OK", "response": page, "metadata": metadata}),
+    )
+}
+
+fn group_json(g: &Group) -> Value {
+    json!({
+        "group_id": g.group_id,
+        "name": g.name,
+        "desc": g.desc,
+        "status": g.status,
+        "mobile_otp_enabled": g.mobile_otp_enabled,
+        "push_enabled": g.push_enabled,
+        "sms_enabled": g.sms_enabled,
+        "voice_enabled": g.voice_enabled,
+    })
+}
+
+fn phone_json(account: &Account, id: &str, with_users: bool) -> Option<Value> {
+    let p = account.phones.get(id)?;
+    let mut v = serde_json::to_value(p).ok()?;
+    if with_users {
+        v["users"] = account
+            .users
+            .iter()
+            .filter(|u| u.phones.iter().any(|pid| pid == id))
+            .map(|u| json!({"user_id": u.user_id, "username": u.username, "realname": u.realname, "email": u.email, "status": u.status}))
+            .collect();
+    }
+    Some(v)
+}
+
+fn user_json(account: &Account, u: &User) -> Value {
+    let alias = |i: usize| u.aliases.get(i).cloned();
+    let aliases: serde_json::Map<String, Value> = u
+        .aliases
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("alias{}", i + 1), Value::String(a.clone())))
+        .collect();
+    json!({
+        "user_id": u.user_id,
+        "username": u.username,
+        "realname": u.realname,
+        "firstname": u.firstname,
+        "lastname": u.lastname,
+        "email": u.email,
+        "status": u.status,
+        "alias1": alias(0),
+        "alias2": alias(1),
+        "alias3": alias(2),
+        "alias4": alias(3),
+        "aliases": aliases,
+        "created": u.created,
+        "last_login": u.last_login,
+        "last_directory_sync": null,
+        "is_enrolled": u.is_enrolled(),
+        "notes": u.notes,
+        "groups": u.groups.iter().filter_map(|gid| account.groups.iter().find(|g| &g.group_id == gid)).map(group_json).collect::<Vec<_>>(),
+        "phones": u.phones.iter().filter_map(|id| phone_json(account, id, false)).collect::<Vec<_>>(),
+        "tokens": u.tokens,
+        "u2ftokens": [],
+        "webauthncredentials": u.webauthn,
+        "desktoptokens": [],
+        "external_id": null,
+    })
+}
+
+/// `username_list` / `user_id_list`: a JSON array string, or the parameter repeated.
+fn list_param(v: &Verified, key: &str) -> Result<Option<Vec<String>>, Response> {
+    let values: Vec<&String> = v
+        .params
+        .iter()
+        .filter(|(k, _)| k == key || k == &format!("{key}[]"))
+        .map(|(_, v)| v)
+        .collect();
+    if values.is_empty() {
+        return match v.json.as_ref().and_then(|j| j.get(key)) {
+            Some(Value::Array(items)) => Ok(Some(
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+            )),
+            Some(Value::String(s)) => serde_json::from_str(s).map(Some).map_err(|_| invalid(key)),
+            _ => Ok(None),
+        };
+    }
+    if values.len() == 1 && values[0].starts_with('[') {
+        return serde_json::from_str(values[0])
+            .map(Some)
+            .map_err(|_| invalid(key));
+    }
+    Ok(Some(values.into_iter().cloned().collect()))
+}
+
+async fn list_users(State(state): S, call: Call) -> Response {
+    let v = verified!(call, state, READ);
+    let (limit, offset) = match paging(&v, 100, 300) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let usernames = match list_param(&v, "username_list") {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let ids = match list_param(&v, "user_id_list") {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let username = v.get("username");
+    let email = v.get("email");
+    let items: Vec<Value> = {
+        let account = state.account();
+        account
+            .users
+            .iter()
+            .filter(|u| username.as_ref().is_none_or(|n| u.answers_to(n)))
+            .filter(|u| {
+                email
+                    .as_ref()
+                    .is_none_or(|e| u.email.eq_ignore_ascii_case(e))
+            })
+            .filter(|u| {
+                usernames
+                    .as_ref()
+                    .is_none_or(|l| l.iter().any(|n| u.username.eq_ignore_ascii_case(n)))
+            })
+            .filter(|u| ids.as_ref().is_none_or(|l| l.contains(&u.user_id)))
+            .map(|u| user_json(&account, u))
+            .collect()
+    };
+    page(&state, &call, items, limit, offset)
+}
+
+async fn get_user(State(state): S, Path(id): Path<String>, call: Call) -> Response {
+    let _ = verified!(call, state, READ);
+    let account = state.account();
+    match account.users.iter().find(|u| u.user_id == id) {
+        Some(u) => super::envelope::ok(user_json(&account, u)),
+        None => not_found(),
+    }
+}
+
+async fn user_phones(State(state): S, Path(id): Path<String>, call: Call) -> Response {
+    let v = verified!(call, state, READ);
+    let (limit, offset) = match paging(&v, 100, 500) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let items = {
+        let account = state.account();
+        let Some(u) = account.users.iter().find(|u| u.user_id == id) else {
+            return not_found();
+        };
+        u.phones
+            .iter()
+            .filter_map(|p| phone_json(&account, p, false))
+            .collect()
+    };
+    page(&state, &call, items, limit, offset)
+}
+
+async fn user_groups(State(state): S, Path(id): Path<String>, call: Call) -> Response {
+    let v = verified!(call, state, READ);
+    let (limit, offset) = match paging(&v, 100, 500) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let items = {
+        let account = state.account();
+        let Some(u) = account.users.iter().find(|u| u.user_id == id) else {
+            return not_found();
+        };
+        u.groups
+            .iter()
+            .filter_map(|gid| account.groups.iter().find(|g| &g.group_id == gid))
+            .map(group_json)
+            .collect()
+    };
+    page(&state, &call, items, limit, offset)
+}
+
+async fn add_user_to_group(State(state): S, Path(id): Path<String>, call: Call) -> Response {
+    let v = verified!(call, state, WRITE);
+    let Some(group_id) = v.get("group_id") else {
+        return invalid("group_id");
+    };
+    let mut account = state.account();
+    if !account.groups.iter().any(|g| g.group_id == group_id) {
+        return invalid("group_id");
+    }
+    let Some(i) = account.user_index(&id) else {
+        return not_found();
+    };
+    if !account.users[i].groups.contains(&group_id) {
+        account.users[i].groups.push(group_id);
+    }
+    super::envelope::ok(Value::String(String::new()))
+}
+
+async fn list_groups(State(state): S, call: Call) -> Response {
+    let v = verified!(call, state, READ);
+    let (limit, offset) = match paging(&v, 100, 500) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let items = state.account().groups.iter().map(group_json).collect();
+    page(&state, &call, items, limit, offset)
+}
+
+async fn group_users(State(state): S, Path(id): Path<String>, call: Call) -> Response {
+    let v = verified!(call, state, READ_V5);
+    let (limit, offset) = match paging(&v, 100, 500) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let items = {
+        let account = state.account();
+        if !account.groups.iter().any(|g| g.group_id == id) {
+            return not_found();
+        }
+        account
+            .users
+            .iter()
+            .filter(|u| u.groups.contains(&id))
+            .map(|u| json!({"user_id": u.user_id, "username": u.username}))
+            .collect()
+    };
+    page(&state, &call, items, limit, offset)
+}
+
+async fn list_phones(State(state): S, call: Call) -> Response {
+    let v = verified!(call, state, READ);
+    let (limit, offset) = match paging(&v, 100, 500) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let items = {
+        let account = state.account();
+        account
+            .phones
+            .keys()
+            .filter_map(|id| phone_json(&account, id, true))
+            .collect()
+    };
+    page(&state, &call, items, limit, offset)
+}
+
+async fn list_admins(State(state): S, call: Call) -> Response {
+    let v = verified!(call, state, ADMINS);
+    let (limit, offset) = match paging(&v, 100, 500) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let items = state
+        .account()
+        .admins
+        .iter()
+        .filter_map(|a| serde_json::to_value(a).ok())
+        .collect();
+    page(&state, &call, items, limit, offset)
+}
+
+/// Builds a user from create parameters (a JSON object or form fields).
+fn new_user(get: impl Fn(&str) -> Option<String>) -> Result<User, Response> {
+    let Some(username) = get("username").filter(|u| !u.is_empty()) else {
+        return Err(invalid("username"));
+    };
+    let status = get("status").unwrap_or_else(|| "active".to_owned());
+    if !["active", "bypass", "disabled"].contains(&status.as_str()) {
+        return Err(invalid("status"));
+    }
+    Ok(User {
+        user_id: format!("DU{}", random_id(18).to_ascii_uppercase()),
+        username: username.to_ascii_lowercase(),
+        realname: get("realname").unwrap_or_default(),
+        firstname: get("firstname").unwrap_or_default(),
+        lastname: get("lastname").unwrap_or_default(),
+        email: get("email").unwrap_or_default(),
+        status,
+        aliases: (1..=4).filter_map(|i| get(&format!("alias{i}"))).collect(),
+        created: now_secs(),
+        last_login: None,
+        phones: Vec::new(),
+        groups: Vec::new(),
+        tokens: Vec::new(),
+        webauthn: Vec::new(),
+        notes: get("notes").unwrap_or_default(),
+        passcode: format!("{:06}", now_secs() % 1_000_000),
+        behaviour: super::Behaviour::Approve,
+    })
+}
+
+fn insert(account: &mut Account, user: User) -> Result<Value, Response> {
+    if account
+        .users
+        .iter()
+        .any(|u| u.answers_to(&user.username) || user.aliases.iter().any(|a| u.answers_to(a)))
+    {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            40003,
+            "Duplicate resource",
+            Some("username"),
+        ));
+    }
+    let json = user_json(account, &user);
+    account.users.push(user);
+    Ok(json)
+}
+
+async fn create_user(State(state): S, call: Call) -> Response {
+    let v = verified!(call, state, WRITE);
+    let user = match new_user(|k| v.get(k)) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match insert(&mut state.account(), user) {
+        Ok(json) => super::envelope::ok(json),
+        Err(r) => r,
+    }
+}
+
+async fn bulk_create(State(state): S, call: Call) -> Response {
+    let v = verified!(call, state, WRITE_V5);
+    // `users` is a JSON *string* holding an array of user objects.
+    let Some(users) = v.get("users") else {
+        return invalid("users");
+    };
+    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&users) else {
+        return invalid("users");
+    };
+    let mut created = Vec::new();
+    for item in &items {
+        let Value::Object(obj) = item else {
+            return invalid("users");
+        };
+        let get = |k: &str| obj.get(k).and_then(|x| x.as_str().map(str::to_owned));
+        match new_user(get) {
+            Ok(u) => created.push(u),
+            Err(r) => return r,
+        }
+    }
+    let mut account = state.account();
+    for u in &created {
+        if account.users.iter().any(|x| x.answers_to(&u.username))
+            || created.iter().filter(|c| c.username == u.username).count() > 1
+        {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                40003,
+                "Duplicate resource",
+                Some(&u.username),
+            );
+        }
+    }
+    let mut out = Vec::new();
+    for u in created {
+        match insert(&mut account, u) {
+            Ok(j) => out.push(j),
+            Err(r) => return r,
+        }
+    }
+    super::envelope::ok(Value::Array(out))
+}
+
+async fn enroll_user(State(state): S, call: Call) -> Response {
+    let v = verified!(call, state, WRITE);
+    let (Some(username), Some(email)) = (v.get("username"), v.get("email")) else {
+        return invalid("username, email");
+    };
+    if !email.contains('@') {
+        return invalid("email");
+    }
+    let mut account = state.account();
+    if account.find_by_name(&username).is_some() {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            40003,
+            "Duplicate resource",
+            Some("username"),
+        );
+    }
+    let user = match new_user(|k| match k {
+        "username" => Some(username.clone()),
+        "email" => Some(email.clone()),
+        _ => None,
+    }) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    account.users.push(user);
+    super::envelope::ok(Value::String(random_id(20)))
+}

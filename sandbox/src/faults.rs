@@ -1,0 +1,368 @@
+//! Fault injection: make a route slow, rate-limited, failing or broken on purpose.
+//!
+//! Faults are rules matched against each request's method and path (a path prefix). A rule can
+//! fire on every match or a fixed number of times, optionally after letting the first N matches
+//! through. They are set when the sandbox starts (`SandboxBuilder::fault`, `--faults` on the
+//! command line) and changed while it runs (`Sandbox::faults`). Tests use them to prove that
+//! clients retry, give up and report as they should.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::StatusCode;
+
+/// What a fault does to a matching request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// Wait this long before handling the request.
+    Latency(Duration),
+    /// Answer `429 Too Many Requests` in the service's own shape (Duo envelope with code 42901;
+    /// Okta `E0000047` with `X-Rate-Limit-*` headers saying the budget resets in a second).
+    TooManyRequests,
+    /// Answer with this 5xx status in the service's own error shape.
+    ServerError(u16),
+    /// Send the headers and half the body, then drop the connection.
+    DropConnection,
+    /// Send a complete response whose JSON body is cut in half.
+    TruncatedBody,
+    /// Send `200 OK` with a body that is not JSON.
+    InvalidJson,
+    /// Paged listings: the next-page pointer repeats the current one (Duo `next_offset` does
+    /// not advance; Okta's `next` link repeats the cursor).
+    RepeatCursor,
+}
+
+/// A fault rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// `None` matches every method.
+    pub method: Option<http::Method>,
+    /// A path prefix such as `/admin/v1/users` or `/api/v1/groups`.
+    pub path_prefix: String,
+    /// What happens.
+    pub kind: FaultKind,
+    /// How many times it fires; `None` for every matching request.
+    pub times: Option<u32>,
+    /// How many matching requests pass untouched before it starts firing.
+    pub after: u32,
+}
+
+impl Fault {
+    /// A fault on every request whose path starts with `path_prefix`, firing every time.
+    pub fn new(path_prefix: impl Into<String>, kind: FaultKind) -> Self {
+        Self {
+            method: None,
+            path_prefix: path_prefix.into(),
+            kind,
+            times: None,
+            after: 0,
+        }
+    }
+
+    /// Only for this method.
+    pub fn method(mut self, method: http::Method) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// Fire this many times, then stop.
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+
+    /// Let the first `n` matching requests through first.
+    pub fn after(mut self, n: u32) -> Self {
+        self.after = n;
+        self
+    }
+
+    fn matches(&self, method: &http::Method, path: &str) -> bool {
+        self.method.as_ref().is_none_or(|m| m == method) && path.starts_with(&self.path_prefix)
+    }
+}
+
+/// Why a fault specification could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid fault {spec:?}: {reason} (format: [METHOD ]PATH=KIND[xTIMES][@AFTER], KIND one of latency:MS, 429, 500..599, drop, truncate, badjson, repeat-cursor)"
+)]
+pub struct FaultParseError {
+    spec: String,
+    reason: &'static str,
+}
+
+impl FromStr for Fault {
+    type Err = FaultParseError;
+
+    /// Parses `[METHOD ]PATH=KIND[xTIMES][@AFTER]`, e.g. `GET /admin/v1/users=429x3`,
+    /// `/api/v1/groups=latency:250`, `/admin/v1/users=truncate@2`.
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let err = |reason| FaultParseError {
+            spec: spec.to_owned(),
+            reason,
+        };
+        let (target, action) = spec
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| err("missing '='"))?;
+        let (method, path) = match target.trim().split_once(' ') {
+            Some((m, p)) => (
+                Some(
+                    http::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| err("bad method"))?,
+                ),
+                p.trim(),
+            ),
+            None => (None, target.trim()),
+        };
+        if !path.starts_with('/') {
+            return Err(err("the path must start with '/'"));
+        }
+        let (action, after) = match action.split_once('@') {
+            Some((a, n)) => (a, n.parse().map_err(|_| err("bad @AFTER count"))?),
+            None => (action, 0),
+        };
+        let (kind, times) = match action.rsplit_once('x') {
+            Some((k, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                (k, Some(n.parse().map_err(|_| err("bad xTIMES count"))?))
+            }
+            _ => (action, None),
+        };
+        let kind = match kind {
+            "429" => FaultKind::TooManyRequests,
+            "drop" => FaultKind::DropConnection,
+            "truncate" => FaultKind::TruncatedBody,
+            "badjson" => FaultKind::InvalidJson,
+            "repeat-cursor" => FaultKind::RepeatCursor,
+            k if k.starts_with("latency:") => FaultKind::Latency(Duration::from_millis(
+                k["latency:".len()..]
+                    .parse()
+                    .map_err(|_| err("bad latency milliseconds"))?,
+            )),
+            k => match k.parse::<u16>() {
+                Ok(code @ 500..=599) => FaultKind::ServerError(code),
+                _ => return Err(err("unknown kind")),
+            },
+        };
+        Ok(Fault {
+            method,
+            path_prefix: path.to_owned(),
+            kind,
+            times,
+            after,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Armed {
+    fault: Fault,
+    seen: u32,
+    fired: u32,
+}
+
+/// The live set of fault rules, shared by the server and the [`Sandbox`](crate::Sandbox) handle.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    rules: Arc<Mutex<Vec<Armed>>>,
+}
+
+impl Faults {
+    /// Adds a rule.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().push(Armed {
+            fault,
+            seen: 0,
+            fired: 0,
+        });
+    }
+
+    /// Removes every rule.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// How many times rules matching `path_prefix` have fired so far.
+    pub fn fired(&self, path_prefix: &str) -> u32 {
+        self.lock()
+            .iter()
+            .filter(|a| a.fault.path_prefix.starts_with(path_prefix))
+            .map(|a| a.fired)
+            .sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Armed>> {
+        // A poisoned lock only means a panic elsewhere; the rules themselves stay valid.
+        self.rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes the first rule that fires for this request. `handler_level` selects the kinds a
+    /// handler applies itself (`RepeatCursor`) instead of the middleware.
+    pub(crate) fn take(
+        &self,
+        method: &http::Method,
+        path: &str,
+        handler_level: bool,
+    ) -> Option<FaultKind> {
+        let mut rules = self.lock();
+        for armed in rules.iter_mut() {
+            let is_handler_kind = armed.fault.kind == FaultKind::RepeatCursor;
+            if is_handler_kind != handler_level || !armed.fault.matches(method, path) {
+                continue;
+            }
+            armed.seen += 1;
+            if armed.seen <= armed.fault.after {
+                continue;
+            }
+            if armed.fault.times.is_some_and(|t| armed.fired >= t) {
+                continue;
+            }
+            armed.fired += 1;
+            return Some(armed.fault.kind.clone());
+        }
+        None
+    }
+}
+
+/// Whether a path belongs to the Okta side (its errors are shaped differently).
+fn is_okta(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/oauth2/")
+}
+
+fn service_error(path: &str, status: StatusCode) -> Response {
+    if is_okta(path) {
+        let (code, summary) = if status == StatusCode::TOO_MANY_REQUESTS {
+            (
+                "E0000047",
+                "API call exceeded rate limit due to too many requests.",
+            )
+        } else {
+            ("E0000009", "Internal Server Error")
+        };
+        let mut response = crate::okta_error_body(status, code, summary);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() + 1);
+            let headers = response.headers_mut();
+            headers.insert("x-rate-limit-limit", http::HeaderValue::from(600u32));
+            headers.insert("x-rate-limit-remaining", http::HeaderValue::from(0u32));
+            headers.insert("x-rate-limit-reset", http::HeaderValue::from(reset));
+        }
+        response
+    } else {
+        let (code, message) = if status == StatusCode::TOO_MANY_REQUESTS {
+            (42901, "Too Many Requests")
+        } else {
+            (50001, "Internal server error")
+        };
+        crate::duo::envelope::fail(status, code, message, None)
+    }
+}
+
+/// The middleware that applies transport-level faults.
+pub(crate) async fn middleware(
+    State(faults): State<Faults>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let Some(kind) = faults.take(request.method(), &path, false) else {
+        return next.run(request).await;
+    };
+    tracing::debug!(?kind, %path, "injecting fault");
+    match kind {
+        FaultKind::Latency(d) => {
+            tokio::time::sleep(d).await;
+            next.run(request).await
+        }
+        FaultKind::TooManyRequests => service_error(&path, StatusCode::TOO_MANY_REQUESTS),
+        FaultKind::ServerError(code) => service_error(
+            &path,
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        ),
+        FaultKind::InvalidJson => (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            "<html>not json{",
+        )
+            .into_response(),
+        FaultKind::TruncatedBody | FaultKind::DropConnection => {
+            let response = next.run(request).await;
+            let (mut parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            if kind == FaultKind::TruncatedBody {
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                return Response::from_parts(parts, Body::from(half));
+            }
+            // Promise the whole body, send half, then fail the stream: the connection is cut.
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(bytes.len()),
+            );
+            let stream = futures::stream::iter([
+                Ok::<Bytes, std::io::Error>(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "fault: drop",
+                )),
+            ]);
+            Response::from_parts(parts, Body::from_stream(stream))
+        }
+        FaultKind::RepeatCursor => next.run(request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        let f: Fault = "GET /admin/v1/users=429x3@2".parse().unwrap();
+        assert_eq!(f.method, Some(http::Method::GET));
+        assert_eq!(f.path_prefix, "/admin/v1/users");
+        assert_eq!(f.kind, FaultKind::TooManyRequests);
+        assert_eq!((f.times, f.after), (Some(3), 2));
+        let f: Fault = "/api/v1/groups=latency:250".parse().unwrap();
+        assert_eq!(f.kind, FaultKind::Latency(Duration::from_millis(250)));
+        assert_eq!(f.times, None);
+        assert_eq!(
+            "/x=503x1".parse::<Fault>().unwrap().kind,
+            FaultKind::ServerError(503)
+        );
+        assert!("/x=404".parse::<Fault>().is_err());
+        assert!("x=429".parse::<Fault>().is_err());
+        assert!("/x".parse::<Fault>().is_err());
+    }
+
+    #[test]
+    fn counts_after_and_times() {
+        let faults = Faults::default();
+        faults.inject(
+            Fault::new("/a", FaultKind::TooManyRequests)
+                .times(2)
+                .after(1),
+        );
+        let m = http::Method::GET;
+        let fired: Vec<bool> = (0..5)
+            .map(|_| faults.take(&m, "/a/b", false).is_some())
+            .collect();
+        assert_eq!(fired, [false, true, true, false, false]);
+        assert_eq!(faults.fired("/a"), 2);
+        assert!(faults.take(&m, "/b", false).is_none());
+    }
+}
