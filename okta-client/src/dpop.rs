@@ -45,7 +45,7 @@ pub fn htu(url: &str) -> Result<String> {
         url: url.to_string(),
         reason,
     };
-    let parsed = url::Url::parse(url.trim()).map_err(|_| bad("not an absolute URL"))?;
+    let parsed = url::Url::parse(url).map_err(|_| bad("not an absolute URL"))?;
     let scheme = parsed.scheme();
     if scheme != "https" && scheme != "http" {
         return Err(bad("the scheme must be https or http"));
