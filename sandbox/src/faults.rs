@@ -313,13 +313,20 @@ pub(crate) async fn middleware(
                 http::header::CONTENT_LENGTH,
                 http::HeaderValue::from(bytes.len()),
             );
-            let stream = futures::stream::iter([
-                Ok::<Bytes, std::io::Error>(half),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "fault: drop",
-                )),
-            ]);
+            // A short pause lets the headers and the first half reach the client before the
+            // connection is cut, as when a proxy or the server dies mid-response.
+            let stream = futures::stream::unfold((0u8, half), |(step, half)| async move {
+                match step {
+                    0 => Some((Ok::<Bytes, std::io::Error>(half), (1, Bytes::new()))),
+                    1 => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let cut =
+                            std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fault: drop");
+                        Some((Err(cut), (2, Bytes::new())))
+                    }
+                    _ => None,
+                }
+            });
             Response::from_parts(parts, Body::from_stream(stream))
         }
         FaultKind::RepeatCursor => next.run(request).await,
