@@ -1,5 +1,7 @@
 //! Auth API and Admin API behaviour of the sandbox: scripted users, enrollment, paging, faults.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 mod duo_support;
 
 use std::collections::HashSet;
