@@ -2,7 +2,8 @@
 //! person — or a browser test — approves or denies), and the code-for-token exchange.
 //!
 //! Client assertions and request objects are HS512 JWTs keyed by the client secret, verified
-//! here with `josekit` (OpenSSL) — not with the SDK's own code.
+//! here with OpenSSL's HMAC — not with the SDK's own code. (`josekit`, which the Okta side uses,
+//! refuses HMAC keys shorter than the hash, and Duo's client secrets are 40 bytes.)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,8 +13,6 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::StatusCode;
-use josekit::jws::{HS512, JwsHeader};
-use josekit::jwt::{self, JwtPayload};
 use serde_json::{Map, Value, json};
 
 use super::envelope::{fail, json_response};
@@ -62,15 +61,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 
 /// Verifies an HS512 JWT with the client secret and returns its claims.
 fn decode(state: &DuoState, token: &str) -> Result<Map<String, Value>, String> {
-    let verifier = HS512
-        .verifier_from_bytes(state.universal_secret.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let (payload, header) =
-        jwt::decode_with_verifier(token, &verifier).map_err(|e| format!("invalid JWT: {e}"))?;
-    if header.algorithm() != Some("HS512") {
-        return Err("alg must be HS512".to_owned());
-    }
-    Ok(payload.claims_set().clone())
+    hs512::verify(token, state.universal_secret.as_bytes())
 }
 
 fn number(claims: &Map<String, Value>, key: &str) -> Option<f64> {
@@ -405,12 +396,60 @@ async fn token(State(state): S, call: Call) -> Response {
 }
 
 fn sign(state: &DuoState, claims: &Value) -> Result<String, String> {
-    let signer = HS512
-        .signer_from_bytes(state.universal_secret.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut header = JwsHeader::new();
-    header.set_token_type("JWT");
-    let map = claims.as_object().cloned().unwrap_or_default();
-    let payload = JwtPayload::from_map(map).map_err(|e| e.to_string())?;
-    jwt::encode_with_signer(&payload, &header, &signer).map_err(|e| e.to_string())
+    hs512::sign(claims, state.universal_secret.as_bytes())
+}
+
+/// Compact HS512 JWS over OpenSSL's HMAC.
+mod hs512 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use serde_json::{Map, Value, json};
+
+    fn mac(key: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+        let key = PKey::hmac(key).map_err(|e| e.to_string())?;
+        let mut signer =
+            openssl::sign::Signer::new(MessageDigest::sha512(), &key).map_err(|e| e.to_string())?;
+        signer.update(data).map_err(|e| e.to_string())?;
+        signer.sign_to_vec().map_err(|e| e.to_string())
+    }
+
+    pub(super) fn sign(claims: &Value, key: &[u8]) -> Result<String, String> {
+        let header = B64.encode(json!({"alg": "HS512", "typ": "JWT"}).to_string());
+        let payload = B64.encode(claims.to_string());
+        let input = format!("{header}.{payload}");
+        let signature = B64.encode(mac(key, input.as_bytes())?);
+        Ok(format!("{input}.{signature}"))
+    }
+
+    pub(super) fn verify(token: &str, key: &[u8]) -> Result<Map<String, Value>, String> {
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("invalid JWT: not three parts".to_owned());
+        };
+        let decode_json = |part: &str| -> Result<Value, String> {
+            let bytes = B64
+                .decode(part)
+                .map_err(|_| "invalid JWT: bad base64url".to_owned())?;
+            serde_json::from_slice(&bytes).map_err(|_| "invalid JWT: bad JSON".to_owned())
+        };
+        let header = decode_json(header_b64)?;
+        if header.get("alg").and_then(Value::as_str) != Some("HS512") {
+            return Err("alg must be HS512".to_owned());
+        }
+        let given = B64
+            .decode(signature)
+            .map_err(|_| "invalid JWT: bad signature encoding".to_owned())?;
+        let expected = mac(key, format!("{header_b64}.{payload_b64}").as_bytes())?;
+        if given.len() != expected.len() || !openssl::memcmp::eq(&given, &expected) {
+            return Err("invalid JWT: signature does not verify".to_owned());
+        }
+        match decode_json(payload_b64)? {
+            Value::Object(claims) => Ok(claims),
+            _ => Err("invalid JWT: claims are not an object".to_owned()),
+        }
+    }
 }
