@@ -144,10 +144,9 @@ pub(crate) fn sign_with_encoded_header(
     out.push_str(encoded_header);
     out.push('.');
     b64::URL.encode_string(payload, &mut out);
-    // The signing input is the text so far; sign a copy of its bytes' view, then append.
-    let signing_input_len = out.len();
+    // The signing input is everything written so far.
     let mut sig = String::with_capacity(700);
-    key.sign_b64_into(&out.as_bytes()[..signing_input_len], &mut sig)?;
+    key.sign_b64_into(out.as_bytes(), &mut sig)?;
     out.push('.');
     out.push_str(&sig);
     Ok(out)

@@ -694,7 +694,6 @@ impl PrivateKey {
 fn public_of(secret: &Secret) -> PublicJwk {
     match secret {
         Secret::Rsa(k) => {
-            // Size was checked when the key was built; the error path cannot occur.
             let n = k.n_bytes();
             PublicJwk {
                 repr: PublicRepr::Rsa {
@@ -906,16 +905,35 @@ struct PemBlock {
     der: Zeroizing<Vec<u8>>,
 }
 
-/// Undoes what copy-paste does to PEM: literal `\n`, CRLF, quotes, indentation.
+/// Undoes what copy-paste does to PEM: literal `\n` / `\r\n` sequences, CR or CRLF line ends,
+/// surrounding quotes and whitespace. One pass into a zeroizing buffer, so that no intermediate
+/// copy of the key text is left behind unzeroized.
 fn normalize_pem(input: &str) -> Zeroizing<String> {
     let t = input.trim().trim_matches(|c| c == '"' || c == '\'').trim();
-    Zeroizing::new(
-        t.replace("\\r\\n", "\n")
-            .replace("\\n", "\n")
-            .replace("\\r", "\n")
-            .replace("\r\n", "\n")
-            .replace('\r', "\n"),
-    )
+    let mut out = Zeroizing::new(String::with_capacity(t.len()));
+    let b = t.as_bytes();
+    let mut i = 0;
+    let mut run = 0;
+    while i < b.len() {
+        let skip = match (b[i], b.get(i + 1), b.get(i + 2), b.get(i + 3)) {
+            (b'\\', Some(b'r'), Some(b'\\'), Some(b'n')) => 4,
+            (b'\\', Some(b'n' | b'r'), _, _) => 2,
+            (b'\r', Some(b'\n'), _, _) => 2,
+            (b'\r', _, _, _) => 1,
+            _ => 0,
+        };
+        if skip == 0 {
+            i += 1;
+            continue;
+        }
+        // Only ASCII bytes are matched, so `run..i` and `i + skip` are char boundaries.
+        out.push_str(&t[run..i]);
+        out.push('\n');
+        i += skip;
+        run = i;
+    }
+    out.push_str(&t[run..]);
+    out
 }
 
 /// The first PEM block whose label `want` accepts.

@@ -31,7 +31,7 @@ impl Batch {
 }
 
 fn tamper(jws: &str) -> String {
-    let (head, sig) = jws.rsplit_once('.').unwrap();
+    let (head, sig) = jws.rsplit_once('.').expect("test input");
     let mut bytes = b64d(sig);
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
@@ -66,14 +66,14 @@ fn add_key(
         let iat = 1_700_000_000 + i as u64;
         let jwt = ClientAssertion::new(&client_id, aud)
             .sign(&key, iat)
-            .unwrap();
+            .expect("test input");
         let item = json!({
             "kind": "assertion", "jws": jwt, "key_pem": pem, "valid": true,
             "expect": {"alg": key.algorithm().as_str(), "kid": kid, "client_id": client_id, "aud": aud, "iat": iat},
         });
         if i == 0 {
             let mut bad = item.clone();
-            bad["jws"] = json!(tamper(bad["jws"].as_str().unwrap()));
+            bad["jws"] = json!(tamper(bad["jws"].as_str().expect("test input")));
             bad["valid"] = json!(false);
             batch.push(bad, key.thumbprint());
         }
@@ -86,7 +86,7 @@ fn add_key(
         let url = URLS[i % URLS.len()];
         let nonce = (i % 2 == 1).then(|| format!("nonce-{i}.\"quoted\"\\"));
         let token = (i % 3 != 0).then(|| format!("eyJ{label}.{i}.sig~+/="));
-        let mut req = ProofRequest::new(method, url).unwrap();
+        let mut req = ProofRequest::new(method, url).expect("test input");
         if let Some(nv) = &nonce {
             req = req.nonce(nv);
         }
@@ -94,14 +94,14 @@ fn add_key(
             req = req.access_token(t);
         }
         let iat = 1_700_000_000 + i as u64;
-        let proof = signer.proof(&req, iat).unwrap();
+        let proof = signer.proof(&req, iat).expect("test input");
         let item = json!({
             "kind": "dpop", "jws": proof, "valid": true,
-            "expect": {"htm": method, "htu": htu(url).unwrap(), "iat": iat, "nonce": nonce, "access_token": token},
+            "expect": {"htm": method, "htu": htu(url).expect("test input"), "iat": iat, "nonce": nonce, "access_token": token},
         });
         if i == 0 {
             let mut bad = item.clone();
-            bad["jws"] = json!(tamper(bad["jws"].as_str().unwrap()));
+            bad["jws"] = json!(tamper(bad["jws"].as_str().expect("test input")));
             bad["valid"] = json!(false);
             batch.push(bad, key.thumbprint());
         }

@@ -11,13 +11,17 @@ use okta_client::jws::{JwsHeader, sign_compact};
 use okta_client::key::{Algorithm, KeyType, PrivateKey, PublicJwk};
 
 fn jwcrypto_thumbprint(file: &str) -> String {
-    let v = vector_path("tests/fixtures/keys/thumbprints.jwcrypto.json");
-    v[file].as_str().unwrap().to_string()
+    let path = manifest_dir().join("tests/fixtures/keys/thumbprints.jwcrypto.json");
+    let text = std::fs::read_to_string(path).expect("thumbprints fixture");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("thumbprints JSON");
+    v[file]
+        .as_str()
+        .expect("a thumbprint for that file")
+        .to_string()
 }
 
-fn vector_path(rel: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(manifest_dir().join(rel)).unwrap()).unwrap()
-}
+/// A fixture file and the check its refusal must pass.
+type Refusal = (&'static str, fn(&Error) -> bool);
 
 #[test]
 fn every_private_format_loads_and_agrees() {
@@ -122,7 +126,7 @@ fn pasted_pem_variants_load() {
 
 #[test]
 fn refusals_are_typed() {
-    let cases: [(&str, fn(&Error) -> bool); 9] = [
+    let cases: [Refusal; 9] = [
         ("rsa1024.pkcs8.pem", |e| {
             matches!(e, Error::RsaKeyTooSmall { bits: 1024 })
         }),

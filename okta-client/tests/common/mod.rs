@@ -1,7 +1,13 @@
 //! Helpers shared by the integration tests: fixture loading, base64url, and an in-test JWS
 //! verifier built directly on the RustCrypto primitives (the independent check is jwcrypto, in
 //! `differential.rs`).
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::path::PathBuf;
 
