@@ -13,8 +13,6 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-
 /// Everything that can go wrong in this crate.
 ///
 /// Variants say *which* thing happened; [`Error::is_retryable`], [`Error::status`] and the
@@ -442,28 +440,6 @@ pub(crate) fn read_value(s: &str, i: &mut usize) -> String {
     }
 }
 
-#[derive(Deserialize)]
-struct RawOkta {
-    #[serde(rename = "errorCode")]
-    code: Option<String>,
-    #[serde(rename = "errorSummary")]
-    summary: Option<String>,
-    #[serde(rename = "errorLink")]
-    link: Option<String>,
-    #[serde(rename = "errorId")]
-    id: Option<String>,
-    #[serde(rename = "errorCauses", default)]
-    causes: Option<Vec<RawCause>>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawCause {
-    #[serde(rename = "errorSummary")]
-    summary: Option<String>,
-}
-
 const BODY_SNIPPET: usize = 512;
 
 impl Error {
@@ -491,30 +467,37 @@ impl Error {
     /// ```
     pub fn from_response(status: u16, www_authenticate: &[&str], body: &[u8]) -> Error {
         let trimmed = body.trim_ascii();
+        // Read as a generic value and pick fields leniently: a field of an unexpected type must
+        // not hide the ones that are there.
         if trimmed.first() == Some(&b'{')
-            && let Ok(raw) = serde_json::from_slice::<RawOkta>(trimmed)
+            && let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(trimmed)
         {
-            if let Some(code) = raw.code.filter(|c| !c.is_empty()) {
-                let causes = raw
-                    .causes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|c| c.summary)
-                    .collect();
+            let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            if let Some(code) = text("errorCode").filter(|c| !c.is_empty()) {
+                let causes = obj
+                    .get("errorCauses")
+                    .and_then(|c| c.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c.get("errorSummary").and_then(|s| s.as_str()))
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 return Error::Okta(Box::new(OktaError {
                     status,
                     code,
-                    summary: raw.summary.unwrap_or_default(),
-                    link: raw.link,
-                    id: raw.id,
+                    summary: text("errorSummary").unwrap_or_default(),
+                    link: text("errorLink"),
+                    id: text("errorId"),
                     causes,
                 }));
             }
-            if let Some(error) = raw.error.filter(|e| !e.is_empty()) {
+            if let Some(error) = text("error").filter(|e| !e.is_empty()) {
                 return Error::OAuth(Box::new(OAuthError {
                     status,
                     error,
-                    description: raw.error_description,
+                    description: text("error_description"),
                     source: ErrorSource::Body,
                 }));
             }
