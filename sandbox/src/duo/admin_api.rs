@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::envelope::{fail, json_response};
+use super::envelope::fail;
 use super::state::{Account, AdminPermission, Group, User, now_secs};
 use super::verify::{Needs, Verified};
 use super::{Call, DuoState};
@@ -95,11 +95,30 @@ fn paging(v: &Verified, default: usize, max: usize) -> Result<(usize, usize), Re
 
 /// A page of `items` with Duo's top-level `metadata`; a `RepeatCursor` fault makes
 /// `next_offset` repeat the current offset.
-fn page(state: &DuoState, call: &Call, items: Vec<Value>, limit: usize, offset: usize) -> Response {
+///
+/// Only the page's items are rendered, each straight to JSON text: listing a large account must
+/// neither serialize all of it nor build a tree of values per request.
+fn page<T>(
+    state: &DuoState,
+    call: &Call,
+    items: Vec<T>,
+    limit: usize,
+    offset: usize,
+    mut render: impl FnMut(T, &mut Vec<u8>),
+) -> Response {
     let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
+    let mut body = Vec::with_capacity(limit.min(total) * 1024 + 128);
+    body.extend_from_slice(br#"{"stat":"OK","response":["#);
+    let mut count = 0;
+    for item in items.into_iter().skip(offset).take(limit) {
+        if count > 0 {
+            body.push(b',');
+        }
+        render(item, &mut body);
+        count += 1;
+    }
     let mut metadata = json!({"total_objects": total});
-    if offset + page.len() < total {
+    if offset + count < total {
         let repeat = state
             .faults
             .lock()
@@ -107,78 +126,145 @@ fn page(state: &DuoState, call: &Call, items: Vec<Value>, limit: usize, offset: 
             .as_ref()
             .and_then(|f| f.take(&call.method, call.uri.path(), true))
             .is_some();
-        metadata["next_offset"] = json!(if repeat { offset } else { offset + page.len() });
+        metadata["next_offset"] = json!(if repeat { offset } else { offset + count });
     }
     if offset > 0 {
         metadata["prev_offset"] = json!(offset.saturating_sub(limit));
     }
-    json_response(
+    body.extend_from_slice(br#"],"metadata":"#);
+    body.extend_from_slice(metadata.to_string().as_bytes());
+    body.push(b'}');
+    (
         StatusCode::OK,
-        &json!({"stat": "OK", "response": page, "metadata": metadata}),
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
     )
+        .into_response()
+}
+
+/// Appends a value's JSON text.
+fn write_value(v: Value, out: &mut Vec<u8>) {
+    // Writing a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &v);
 }
 
 fn group_json(g: &Group) -> Value {
-    json!({
-        "group_id": g.group_id,
-        "name": g.name,
-        "desc": g.desc,
-        "status": g.status,
-        "mobile_otp_enabled": g.mobile_otp_enabled,
-        "push_enabled": g.push_enabled,
-        "sms_enabled": g.sms_enabled,
-        "voice_enabled": g.voice_enabled,
-    })
+    serde_json::to_value(GroupView::from(g)).unwrap_or(Value::Null)
 }
 
-fn phone_json(account: &Account, id: &str, with_users: bool) -> Option<Value> {
-    let p = account.phones.get(id)?;
-    let mut v = serde_json::to_value(p).ok()?;
-    if with_users {
-        v["users"] = account
-            .users
-            .iter()
-            .filter(|u| u.phones.iter().any(|pid| pid == id))
-            .map(|u| json!({"user_id": u.user_id, "username": u.username, "realname": u.realname, "email": u.email, "status": u.status}))
-            .collect();
-    }
-    Some(v)
+fn phone_json(account: &Account, id: &str) -> Option<Value> {
+    serde_json::to_value(account.phones.get(id)?).ok()
 }
 
 fn user_json(account: &Account, u: &User) -> Value {
-    let alias = |i: usize| u.aliases.get(i).cloned();
-    let aliases: serde_json::Map<String, Value> = u
-        .aliases
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (format!("alias{}", i + 1), Value::String(a.clone())))
-        .collect();
-    json!({
-        "user_id": u.user_id,
-        "username": u.username,
-        "realname": u.realname,
-        "firstname": u.firstname,
-        "lastname": u.lastname,
-        "email": u.email,
-        "status": u.status,
-        "alias1": alias(0),
-        "alias2": alias(1),
-        "alias3": alias(2),
-        "alias4": alias(3),
-        "aliases": aliases,
-        "created": u.created,
-        "last_login": u.last_login,
-        "last_directory_sync": null,
-        "is_enrolled": u.is_enrolled(),
-        "notes": u.notes,
-        "groups": u.groups.iter().filter_map(|gid| account.groups.iter().find(|g| &g.group_id == gid)).map(group_json).collect::<Vec<_>>(),
-        "phones": u.phones.iter().filter_map(|id| phone_json(account, id, false)).collect::<Vec<_>>(),
-        "tokens": u.tokens,
-        "u2ftokens": [],
-        "webauthncredentials": u.webauthn,
-        "desktoptokens": [],
-        "external_id": null,
-    })
+    serde_json::to_value(UserView::new(account, u)).unwrap_or(Value::Null)
+}
+
+fn write_user(account: &Account, u: &User, out: &mut Vec<u8>) {
+    // Serializing into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &UserView::new(account, u));
+}
+
+/// A user as the Admin API shapes it, borrowing from the account (no copies per request).
+#[derive(serde::Serialize)]
+struct UserView<'a> {
+    user_id: &'a str,
+    username: &'a str,
+    realname: &'a str,
+    firstname: &'a str,
+    lastname: &'a str,
+    email: &'a str,
+    status: &'a str,
+    alias1: Option<&'a str>,
+    alias2: Option<&'a str>,
+    alias3: Option<&'a str>,
+    alias4: Option<&'a str>,
+    aliases: std::collections::BTreeMap<String, &'a str>,
+    created: u64,
+    last_login: Option<u64>,
+    last_directory_sync: Option<u64>,
+    is_enrolled: bool,
+    notes: &'a str,
+    groups: Vec<GroupView<'a>>,
+    phones: Vec<&'a super::state::Phone>,
+    tokens: &'a [Value],
+    u2ftokens: [(); 0],
+    webauthncredentials: &'a [Value],
+    desktoptokens: [(); 0],
+    external_id: Option<&'a str>,
+}
+
+impl<'a> UserView<'a> {
+    fn new(account: &'a Account, u: &'a User) -> Self {
+        let alias = |i: usize| u.aliases.get(i).map(String::as_str);
+        Self {
+            user_id: &u.user_id,
+            username: &u.username,
+            realname: &u.realname,
+            firstname: &u.firstname,
+            lastname: &u.lastname,
+            email: &u.email,
+            status: &u.status,
+            alias1: alias(0),
+            alias2: alias(1),
+            alias3: alias(2),
+            alias4: alias(3),
+            aliases: u
+                .aliases
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("alias{}", i + 1), a.as_str()))
+                .collect(),
+            created: u.created,
+            last_login: u.last_login,
+            last_directory_sync: None,
+            is_enrolled: u.is_enrolled(),
+            notes: &u.notes,
+            groups: u
+                .groups
+                .iter()
+                .filter_map(|gid| account.groups.iter().find(|g| &g.group_id == gid))
+                .map(GroupView::from)
+                .collect(),
+            phones: u
+                .phones
+                .iter()
+                .filter_map(|id| account.phones.get(id))
+                .collect(),
+            tokens: &u.tokens,
+            u2ftokens: [],
+            webauthncredentials: &u.webauthn,
+            desktoptokens: [],
+            external_id: None,
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct GroupView<'a> {
+    group_id: &'a str,
+    name: &'a str,
+    desc: &'a str,
+    status: &'a str,
+    mobile_otp_enabled: bool,
+    push_enabled: bool,
+    sms_enabled: bool,
+    voice_enabled: bool,
+}
+
+impl<'a> From<&'a Group> for GroupView<'a> {
+    fn from(g: &'a Group) -> Self {
+        Self {
+            group_id: &g.group_id,
+            name: &g.name,
+            desc: &g.desc,
+            status: &g.status,
+            mobile_otp_enabled: g.mobile_otp_enabled,
+            push_enabled: g.push_enabled,
+            sms_enabled: g.sms_enabled,
+            voice_enabled: g.voice_enabled,
+        }
+    }
 }
 
 /// `username_list` / `user_id_list`: a JSON array string, or the parameter repeated.
@@ -225,27 +311,26 @@ async fn list_users(State(state): S, call: Call) -> Response {
     };
     let username = v.get("username");
     let email = v.get("email");
-    let items: Vec<Value> = {
-        let account = state.account();
-        account
-            .users
-            .iter()
-            .filter(|u| username.as_ref().is_none_or(|n| u.answers_to(n)))
-            .filter(|u| {
-                email
-                    .as_ref()
-                    .is_none_or(|e| u.email.eq_ignore_ascii_case(e))
-            })
-            .filter(|u| {
-                usernames
-                    .as_ref()
-                    .is_none_or(|l| l.iter().any(|n| u.username.eq_ignore_ascii_case(n)))
-            })
-            .filter(|u| ids.as_ref().is_none_or(|l| l.contains(&u.user_id)))
-            .map(|u| user_json(&account, u))
-            .collect()
-    };
-    page(&state, &call, items, limit, offset)
+    let account = state.account();
+    let items: Vec<&User> = account
+        .users
+        .iter()
+        .filter(|u| username.as_ref().is_none_or(|n| u.answers_to(n)))
+        .filter(|u| {
+            email
+                .as_ref()
+                .is_none_or(|e| u.email.eq_ignore_ascii_case(e))
+        })
+        .filter(|u| {
+            usernames
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|n| u.username.eq_ignore_ascii_case(n)))
+        })
+        .filter(|u| ids.as_ref().is_none_or(|l| l.contains(&u.user_id)))
+        .collect();
+    page(&state, &call, items, limit, offset, |u, out| {
+        write_user(&account, u, out)
+    })
 }
 
 async fn get_user(State(state): S, Path(id): Path<String>, call: Call) -> Response {
@@ -270,10 +355,10 @@ async fn user_phones(State(state): S, Path(id): Path<String>, call: Call) -> Res
         };
         u.phones
             .iter()
-            .filter_map(|p| phone_json(&account, p, false))
+            .filter_map(|p| phone_json(&account, p))
             .collect()
     };
-    page(&state, &call, items, limit, offset)
+    page(&state, &call, items, limit, offset, write_value)
 }
 
 async fn user_groups(State(state): S, Path(id): Path<String>, call: Call) -> Response {
@@ -293,7 +378,7 @@ async fn user_groups(State(state): S, Path(id): Path<String>, call: Call) -> Res
             .map(group_json)
             .collect()
     };
-    page(&state, &call, items, limit, offset)
+    page(&state, &call, items, limit, offset, write_value)
 }
 
 async fn add_user_to_group(State(state): S, Path(id): Path<String>, call: Call) -> Response {
@@ -321,7 +406,7 @@ async fn list_groups(State(state): S, call: Call) -> Response {
         Err(r) => return r,
     };
     let items = state.account().groups.iter().map(group_json).collect();
-    page(&state, &call, items, limit, offset)
+    page(&state, &call, items, limit, offset, write_value)
 }
 
 async fn group_users(State(state): S, Path(id): Path<String>, call: Call) -> Response {
@@ -342,7 +427,7 @@ async fn group_users(State(state): S, Path(id): Path<String>, call: Call) -> Res
             .map(|u| json!({"user_id": u.user_id, "username": u.username}))
             .collect()
     };
-    page(&state, &call, items, limit, offset)
+    page(&state, &call, items, limit, offset, write_value)
 }
 
 async fn list_phones(State(state): S, call: Call) -> Response {
@@ -351,15 +436,23 @@ async fn list_phones(State(state): S, call: Call) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let items = {
-        let account = state.account();
-        account
-            .phones
-            .keys()
-            .filter_map(|id| phone_json(&account, id, true))
-            .collect()
-    };
-    page(&state, &call, items, limit, offset)
+    let account = state.account();
+    // Each phone lists its users: one pass over the users, not one per phone.
+    let mut owners: std::collections::HashMap<&str, Vec<Value>> = std::collections::HashMap::new();
+    for u in &account.users {
+        for pid in &u.phones {
+            owners.entry(pid.as_str()).or_default().push(json!({
+                "user_id": u.user_id, "username": u.username, "realname": u.realname,
+                "email": u.email, "status": u.status,
+            }));
+        }
+    }
+    let items: Vec<&String> = account.phones.keys().collect();
+    page(&state, &call, items, limit, offset, |id, out| {
+        let mut v = phone_json(&account, id).unwrap_or(Value::Null);
+        v["users"] = Value::Array(owners.remove(id.as_str()).unwrap_or_default());
+        write_value(v, out);
+    })
 }
 
 async fn list_admins(State(state): S, call: Call) -> Response {
@@ -374,7 +467,7 @@ async fn list_admins(State(state): S, call: Call) -> Response {
         .iter()
         .filter_map(|a| serde_json::to_value(a).ok())
         .collect();
-    page(&state, &call, items, limit, offset)
+    page(&state, &call, items, limit, offset, write_value)
 }
 
 /// Builds a user from create parameters (a JSON object or form fields).
