@@ -219,7 +219,20 @@ fn authenticate(st: &OktaState, call: &Call<'_>) -> Result<Principal, ApiError> 
     else {
         return Err(ApiError::NoToken);
     };
-    let (scheme, credential) = header.trim().split_once(' ').unwrap_or((header, ""));
+    let header = header.trim();
+    // Okta's own Python SDK (3.x, SSWS mode) sends `SSWS{token}` with no space — its generated
+    // `Configuration.auth_settings` concatenates mode and token — and it is the SDK's default
+    // mode, so Okta evidently accepts that form. Only for SSWS: API tokens start with `00`.
+    let (scheme, credential) = match header.split_once(' ') {
+        Some(pair) => pair,
+        None if header.len() > 4
+            && header.is_char_boundary(4)
+            && header[..4].eq_ignore_ascii_case("ssws") =>
+        {
+            header.split_at(4)
+        }
+        None => (header, ""),
+    };
     let credential = credential.trim();
     match scheme.to_ascii_lowercase().as_str() {
         "ssws" if !credential.is_empty() && credential == st.api_token => Ok(Principal::ApiToken),

@@ -113,7 +113,7 @@ fn issue(
     let form = parse_form(headers, body)?;
     match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {}
-        Some(_) => {
+        Some(g) if !g.is_empty() => {
             return Err(TokenError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
@@ -121,7 +121,7 @@ fn issue(
             )
             .into());
         }
-        None => {
+        _ => {
             return Err(TokenError::invalid_request(
                 "The request is missing a required parameter: 'grant_type'.",
             )
