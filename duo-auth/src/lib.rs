@@ -1,13 +1,30 @@
 //! Duo two-factor authentication for Rust portals.
 //!
-//! This crate holds the foundation the other Duo pieces rest on: [`sign`], Duo's request
-//! signing (canonical requests, HMAC-SHA1/SHA-512 v2 and HMAC-SHA512 v5), byte-identical to
-//! Duo's own clients and free of IO, and [`Credentials`] for an application's integration key,
-//! secret key and API hostname. The Auth API client, the Universal Prompt and the 2FA policy
-//! helpers build on it.
+//! - [`sign`]: Duo's request signing (canonical requests, HMAC-SHA1/SHA-512 v2 and
+//!   HMAC-SHA512 v5), byte-identical to Duo's own clients and free of IO.
+//! - [`Credentials`]: an application's integration key, secret key and API hostname.
+//! - [`client`] (feature `client`, on by default): the async Auth API client — ping, check,
+//!   logo, enroll, enroll_status, preauth, auth (sync and async), auth_status, a push-and-wait
+//!   helper, and [`AuthClient::verify`] to diagnose credentials before enabling them — on a
+//!   [`transport`] with Duo's retry policy ([`retry`]) that `duo-admin` shares.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
 mod credentials;
+#[cfg(feature = "client")]
+mod error;
+#[cfg(feature = "client")]
+mod open_enum;
+pub mod retry;
+#[cfg(feature = "client")]
+pub mod runtime;
 pub mod sign;
+#[cfg(feature = "client")]
+pub mod transport;
 
+#[cfg(feature = "client")]
+pub use client::{AuthClient, AuthClientBuilder, Diagnosis};
 pub use credentials::{Credentials, CredentialsError, SecretKey};
+#[cfg(feature = "client")]
+pub use error::{DuoError, Error};

@@ -1,0 +1,303 @@
+//! Sending signed requests: signing with the current date, timeouts, retries, and reading Duo's
+//! envelope. Shared by the Auth API client here and the Admin API client in `duo-admin`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{DuoError, Error};
+use crate::retry::{Attempt, RetryPolicy};
+use crate::runtime::Runtime;
+use crate::sign::{Request, Signer, format_date};
+
+/// At most this much of an unexpected body is kept in an error.
+const KEEP_BODY: usize = 64 * 1024;
+
+/// A raw answer: status, content type and body bytes.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A successful Duo answer: the `response` member and the paging `metadata`, wherever Duo put it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// `response`.
+    pub response: Value,
+    /// `metadata` (top-level, or inside `response` for some endpoints), or `Null`.
+    pub metadata: Value,
+}
+
+/// Signs, sends and retries requests for one Duo application.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    signer: Arc<Signer>,
+    http: reqwest::Client,
+    base_url: String,
+    retry: RetryPolicy,
+    runtime: Arc<dyn Runtime>,
+    timeout: Duration,
+    user_agent: String,
+}
+
+impl Transport {
+    /// A transport; `base_url` is `https://{api_host}` (or `http://` for loopback).
+    pub fn new(
+        signer: Signer,
+        http: reqwest::Client,
+        base_url: String,
+        retry: RetryPolicy,
+        runtime: Arc<dyn Runtime>,
+        timeout: Duration,
+        user_agent: String,
+    ) -> Self {
+        Self {
+            signer: Arc::new(signer),
+            http,
+            base_url,
+            retry,
+            runtime,
+            timeout,
+            user_agent,
+        }
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// The runtime (clock, timer, randomness).
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.runtime
+    }
+
+    /// Sends `request` signed, retrying as the policy says; `timeout` overrides the default for
+    /// this call. Returns the last answer, whatever its status.
+    pub async fn send(
+        &self,
+        request: &Request,
+        timeout: Option<Duration>,
+    ) -> Result<(RawResponse, u32), Error> {
+        let timeout = timeout.unwrap_or(self.timeout);
+        let mut retry = 0u32;
+        loop {
+            let date = format_date(self.runtime.now())?;
+            let outcome = self.once(request, &date, timeout).await;
+            let attempt = match &outcome {
+                Ok(raw) if raw.status < 400 => return outcome.map(|r| (r, retry + 1)),
+                Ok(raw) => Attempt::Status(raw.status),
+                Err(Error::Transport(_) | Error::Timeout(_)) => Attempt::Transport,
+                Err(_) => return outcome.map(|r| (r, retry + 1)),
+            };
+            match self.retry.delay(retry, attempt, self.runtime.random()) {
+                Some(wait) => {
+                    tracing::debug!(
+                        path = request.path(),
+                        ?attempt,
+                        ?wait,
+                        retry,
+                        "retrying Duo request"
+                    );
+                    self.runtime.sleep(wait).await;
+                    retry += 1;
+                }
+                None => return outcome.map(|r| (r, retry + 1)),
+            }
+        }
+    }
+
+    async fn once(
+        &self,
+        request: &Request,
+        date: &str,
+        timeout: Duration,
+    ) -> Result<RawResponse, Error> {
+        let signed = self.signer.sign(request, date)?;
+        let url = format!("{}{}", self.base_url, signed.path_and_query());
+        let method = reqwest::Method::from_bytes(signed.method().as_str().as_bytes())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut builder = self
+            .http
+            .request(method, url)
+            .timeout(timeout)
+            .header(reqwest::header::USER_AGENT, &self.user_agent)
+            .header(reqwest::header::ACCEPT, "application/json");
+        for (name, value) in signed.headers() {
+            builder = builder.header(name.as_ref(), value);
+        }
+        if let Some(body) = signed.body() {
+            builder = builder.body(body.to_vec());
+        }
+        let classify = |e: reqwest::Error| {
+            if e.is_timeout() {
+                Error::Timeout(timeout)
+            } else {
+                Error::Transport(e)
+            }
+        };
+        let response = builder.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().await.map_err(classify)?.to_vec();
+        Ok(RawResponse {
+            status,
+            content_type,
+            body,
+        })
+    }
+
+    /// Sends `request` and reads Duo's JSON envelope.
+    pub async fn call(
+        &self,
+        request: &Request,
+        timeout: Option<Duration>,
+    ) -> Result<Envelope, Error> {
+        let (raw, attempts) = self.send(request, timeout).await?;
+        parse_envelope(&raw, attempts)
+    }
+}
+
+fn unexpected(raw: &RawResponse, reason: impl Into<String>) -> Error {
+    let keep = &raw.body[..raw.body.len().min(KEEP_BODY)];
+    Error::UnexpectedResponse {
+        status: raw.status,
+        reason: reason.into(),
+        body: String::from_utf8_lossy(keep).into_owned(),
+    }
+}
+
+/// Reads Duo's envelope from a raw answer; `attempts` is how many requests were made (to report
+/// a 429 that survived every retry). Never panics, whatever the bytes.
+pub fn parse_envelope(raw: &RawResponse, attempts: u32) -> Result<Envelope, Error> {
+    let json: Value = match serde_json::from_slice(&raw.body) {
+        Ok(v) => v,
+        Err(_) if raw.status == 429 => {
+            let last = DuoError {
+                status: 429,
+                code: None,
+                message: "Too Many Requests".to_owned(),
+                message_detail: None,
+            };
+            return Err(Error::RateLimited { attempts, last });
+        }
+        Err(e) => return Err(unexpected(raw, format!("the body is not JSON ({e})"))),
+    };
+    let stat = json.get("stat").and_then(Value::as_str);
+    if stat == Some("FAIL") || !(200..300).contains(&raw.status) {
+        if stat != Some("FAIL") && stat != Some("OK") && !(200..300).contains(&raw.status) {
+            return Err(unexpected(raw, "an error status without Duo's envelope"));
+        }
+        let code = match json.get("code") {
+            Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        let text = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_owned);
+        let error = DuoError {
+            status: raw.status,
+            code,
+            message: text("message").unwrap_or_else(|| format!("HTTP {}", raw.status)),
+            message_detail: text("message_detail"),
+        };
+        if raw.status == 429 {
+            return Err(Error::RateLimited {
+                attempts,
+                last: error,
+            });
+        }
+        return Err(Error::Duo(error));
+    }
+    if stat != Some("OK") {
+        return Err(unexpected(raw, "the body is not Duo's envelope (no stat)"));
+    }
+    let Some(response) = json.get("response").cloned() else {
+        return Err(unexpected(raw, "the envelope has no response"));
+    };
+    let metadata = json
+        .get("metadata")
+        .or_else(|| response.get("metadata"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    Ok(Envelope { response, metadata })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(status: u16, body: &str) -> RawResponse {
+        RawResponse {
+            status,
+            content_type: None,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn envelopes() {
+        let ok = parse_envelope(
+            &raw(
+                200,
+                r#"{"stat":"OK","response":{"time":1},"metadata":{"next_offset":5}}"#,
+            ),
+            1,
+        )
+        .unwrap();
+        assert_eq!(ok.response["time"], 1);
+        assert_eq!(ok.metadata["next_offset"], 5);
+        let err = parse_envelope(&raw(401, r#"{"stat":"FAIL","code":40103,"message":"Invalid signature in request credentials"}"#), 1).unwrap_err();
+        assert_eq!(err.duo_code(), Some(40103));
+        // Missing, empty and string codes are tolerated.
+        for body in [
+            r#"{"stat":"FAIL","message":"x"}"#,
+            r#"{"stat":"FAIL","code":"","message":"x"}"#,
+        ] {
+            let e = parse_envelope(&raw(400, body), 1).unwrap_err();
+            assert!(
+                matches!(e, Error::Duo(DuoError { code: None, .. })),
+                "{e:?}"
+            );
+        }
+        assert_eq!(
+            parse_envelope(
+                &raw(
+                    400,
+                    r#"{"stat":"FAIL","code":"40002","message":"x","message_detail":"d"}"#
+                ),
+                1
+            )
+            .unwrap_err()
+            .duo_code(),
+            Some(40002)
+        );
+        // A non-2xx is an error even if the body says OK.
+        assert!(parse_envelope(&raw(500, r#"{"stat":"OK","response":1}"#), 1).is_err());
+        assert!(matches!(
+            parse_envelope(&raw(429, "slow down"), 7),
+            Err(Error::RateLimited { attempts: 7, .. })
+        ));
+        assert!(matches!(
+            parse_envelope(&raw(200, "{\"stat\":\"OK\""), 1),
+            Err(Error::UnexpectedResponse { .. })
+        ));
+        assert!(matches!(
+            parse_envelope(&raw(200, "[]"), 1),
+            Err(Error::UnexpectedResponse { .. })
+        ));
+        assert!(matches!(
+            parse_envelope(&raw(502, "<html>"), 1),
+            Err(Error::UnexpectedResponse { status: 502, .. })
+        ));
+    }
+}
