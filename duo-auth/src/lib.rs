@@ -7,6 +7,9 @@
 //!   logo, enroll, enroll_status, preauth, auth (sync and async), auth_status, a push-and-wait
 //!   helper, and [`AuthClient::verify`] to diagnose credentials before enabling them — on a
 //!   [`transport`] with Duo's retry policy ([`retry`]) that `duo-admin` shares.
+//! - [`policy`]: pure helpers — username → Duo username mapping, the same-IP skip, prompt
+//!   frequency, exclusions — and [`gate`] (feature `client`), which composes them with the
+//!   client into Duo-in-front-of-a-login, failing closed unless told otherwise.
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "client")]
@@ -15,7 +18,10 @@ mod credentials;
 #[cfg(feature = "client")]
 mod error;
 #[cfg(feature = "client")]
+pub mod gate;
+#[cfg(feature = "client")]
 mod open_enum;
+pub mod policy;
 pub mod retry;
 #[cfg(feature = "client")]
 pub mod runtime;
