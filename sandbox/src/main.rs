@@ -78,7 +78,10 @@ async fn main() {
         if let Some(url) = sandbox.https_url() {
             println!("                 and {url} (trust the CA below)");
         }
-        println!("organisation: seed {}, {} people, {} groups", args.seed, args.users, args.groups);
+        println!(
+            "organisation: seed {}, {} people, {} groups",
+            args.seed, args.users, args.groups
+        );
         println!("credentials (throw-away test values):\n{credentials}");
         if let Some(ca) = sandbox.ca_pem() {
             println!("CA certificate:\n{ca}");
