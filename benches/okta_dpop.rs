@@ -35,10 +35,22 @@ fn p256_raw_key() -> p256::ecdsa::SigningKey {
 fn bench(c: &mut Criterion) {
     let signer = DpopSigner::new(PrivateKey::from_pem(P256_PEM).expect("fixture key"));
     let raw_key = p256_raw_key();
-    let req = ProofRequest::new("GET", URL).expect("url").nonce(NONCE).access_token(ACCESS_TOKEN);
+    let req = ProofRequest::new("GET", URL)
+        .expect("url")
+        .nonce(NONCE)
+        .access_token(ACCESS_TOKEN);
     let sample = signer.proof(&req, IAT).expect("proof");
-    let signing_input = sample.rsplit_once('.').expect("three parts").0.as_bytes().to_vec();
-    eprintln!("ES256 proof: {} bytes, signing input {} bytes", sample.len(), signing_input.len());
+    let signing_input = sample
+        .rsplit_once('.')
+        .expect("three parts")
+        .0
+        .as_bytes()
+        .to_vec();
+    eprintln!(
+        "ES256 proof: {} bytes, signing input {} bytes",
+        sample.len(),
+        signing_input.len()
+    );
 
     let mut g = c.benchmark_group("okta_dpop_es256");
     g.bench_function("raw_p256_sign_same_size", |b| {
@@ -48,7 +60,11 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("proof_prepared_request", |b| {
-        b.iter(|| signer.proof(black_box(&req), black_box(IAT)).expect("proof"))
+        b.iter(|| {
+            signer
+                .proof(black_box(&req), black_box(IAT))
+                .expect("proof")
+        })
     });
     g.bench_function("proof_from_url_and_token", |b| {
         b.iter(|| {
@@ -61,20 +77,42 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    let rsa = PrivateKey::from_pem(RSA_PEM).expect("fixture key").with_kid("key-1");
-    let assertion = ClientAssertion::new("0oa1a2b3c4d5e6f7g8h9", "https://dev-123456.okta.com/oauth2/v1/token");
+    let rsa = PrivateKey::from_pem(RSA_PEM)
+        .expect("fixture key")
+        .with_kid("key-1");
+    let assertion = ClientAssertion::new(
+        "0oa1a2b3c4d5e6f7g8h9",
+        "https://dev-123456.okta.com/oauth2/v1/token",
+    );
     let mut g = c.benchmark_group("okta_assertion_rs256");
     g.sample_size(30);
     g.bench_function("client_assertion_rsa2048", |b| {
-        b.iter(|| assertion.sign(black_box(&rsa), black_box(IAT)).expect("assertion"))
+        b.iter(|| {
+            assertion
+                .sign(black_box(&rsa), black_box(IAT))
+                .expect("assertion")
+        })
     });
     g.finish();
 
-    report_ratio(&signer, &req, &raw_key, &signing_input);
+    let mut sign = || {
+        let sig: p256::ecdsa::Signature = raw_key.sign(black_box(&signing_input));
+        black_box(sig);
+    };
+    report_ratio("prepared request", &mut sign, &mut || {
+        black_box(signer.proof(black_box(&req), IAT).expect("proof"));
+    });
+    report_ratio("from URL and token", &mut sign, &mut || {
+        let r = ProofRequest::new("GET", black_box(URL))
+            .expect("url")
+            .nonce(NONCE)
+            .access_token(black_box(ACCESS_TOKEN));
+        black_box(signer.proof(&r, IAT).expect("proof"));
+    });
 }
 
 /// Median of per-round ratios, proof and raw signature timed in alternating batches.
-fn report_ratio(signer: &DpopSigner, req: &ProofRequest<'_>, raw: &p256::ecdsa::SigningKey, msg: &[u8]) {
+fn report_ratio(what: &str, sign: &mut dyn FnMut(), proof: &mut dyn FnMut()) {
     const ROUNDS: usize = 300;
     const BATCH: u32 = 20;
     let time = |f: &mut dyn FnMut()| {
@@ -84,21 +122,14 @@ fn report_ratio(signer: &DpopSigner, req: &ProofRequest<'_>, raw: &p256::ecdsa::
         }
         t.elapsed() / BATCH
     };
-    let mut proof = || {
-        black_box(signer.proof(black_box(req), IAT).expect("proof"));
-    };
-    let mut sign = || {
-        let sig: p256::ecdsa::Signature = raw.sign(black_box(msg));
-        black_box(sig);
-    };
     let (mut p, mut s, mut r) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let (tp, ts) = if round % 2 == 0 {
-            let tp = time(&mut proof);
-            (tp, time(&mut sign))
+            let tp = time(proof);
+            (tp, time(sign))
         } else {
-            let ts = time(&mut sign);
-            (time(&mut proof), ts)
+            let ts = time(sign);
+            (time(proof), ts)
         };
         p.push(tp);
         s.push(ts);
@@ -111,7 +142,7 @@ fn report_ratio(signer: &DpopSigner, req: &ProofRequest<'_>, raw: &p256::ecdsa::
     r.sort_by(f64::total_cmp);
     let (mp, ms) = (median(&mut p), median(&mut s));
     println!(
-        "okta_dpop: ES256 proof {:.2} µs, raw P-256 signature {:.2} µs, ratio {:.3} \
+        "okta_dpop: ES256 proof ({what}) {:.2} µs, raw P-256 signature {:.2} µs, ratio {:.3} \
          (median of {ROUNDS} interleaved rounds; target ≤ 1.10)",
         mp.as_secs_f64() * 1e6,
         ms.as_secs_f64() * 1e6,
