@@ -5,13 +5,16 @@
 //!
 //! 1. intern managed roles and mapped groups (sorted, so indices follow name order);
 //! 2. invert group → members into a per-user list of mapped groups (counting sort, O(D + M));
-//! 3. order directory and portal users by `(fnv1a64(key), full record)` — O(n log n) on
-//!    fixed-size pairs, the hash keeping string comparisons for ties only;
-//! 4. walk both orders together, one login key at a time: hash the records into the fingerprint
-//!    and decide the key's action (create, change, revocation, conflict or nothing);
+//! 3. hash every login key (FNV-1a 64), in input order;
+//! 4. walk the canonical order `(hash, key, encoded record)` one range of the hash space at a
+//!    time: copy the range's records (read front to back) into a small arena, sort them there,
+//!    merge directory and portal records by key, hash them into the fingerprint and decide each
+//!    key's action (create, change, revocation, conflict or nothing) — O(n log n) overall;
 //! 5. sort the (usually short) action lists by key and evaluate the guards.
 //!
-//! Nothing is allocated per user on the unchanged path: the per-key work reuses scratch buffers.
+//! Memory access stays sequential over the inputs (the canonical order is random with respect
+//! to memory, so it is only ever followed inside the cache-sized arena), and nothing is
+//! allocated per user on the unchanged path.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -85,12 +88,23 @@ pub fn plan(
     policy: &Policy,
 ) -> Result<Plan, Refusal> {
     let tables = Tables::new(mapping, directory, portal, policy);
+    plan_with(&tables, mapping, directory, portal, policy)
+}
+
+/// [`plan`] over prepared tables.
+fn plan_with(
+    tables: &Tables<'_>,
+    mapping: &Mapping,
+    directory: &Directory,
+    portal: &Portal,
+    policy: &Policy,
+) -> Result<Plan, Refusal> {
     let mut encoder = Encoder::new();
-    encoder.header(&tables, mapping, policy);
-    let mut planner = Planner::new(&tables, directory, portal, policy);
-    tables.walk(directory, portal, |dir_run, portal_run| {
-        encoder.records(&tables, directory, portal, dir_run, portal_run);
-        planner.visit(dir_run, portal_run);
+    encoder.header(tables, mapping, policy);
+    let mut planner = Planner::new(tables, directory, portal, policy);
+    tables.walk(directory, portal, |arena, dir_run, portal_run| {
+        encoder.records(arena, dir_run, portal_run);
+        planner.visit(arena, dir_run, portal_run);
     });
     let fingerprint = encoder.finish(directory, portal);
     planner.finish(fingerprint)
@@ -103,8 +117,8 @@ impl Fingerprint {
         let tables = Tables::new(mapping, directory, portal, policy);
         let mut encoder = Encoder::new();
         encoder.header(&tables, mapping, policy);
-        tables.walk(directory, portal, |dir_run, portal_run| {
-            encoder.records(&tables, directory, portal, dir_run, portal_run);
+        tables.walk(directory, portal, |arena, dir_run, portal_run| {
+            encoder.records(arena, dir_run, portal_run);
         });
         encoder.finish(directory, portal)
     }
@@ -155,7 +169,11 @@ fn index(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-/// Everything derived from the inputs before the walk.
+/// Records (directory plus portal) per range of the hash space, so that sorting and merging a
+/// range stays within the CPU's private caches; see [`Tables::walk`].
+const RANGE_RECORDS: usize = 1 << 13;
+
+/// Everything derived from the inputs before the walk, computed in input order.
 struct Tables<'a> {
     /// Managed roles, sorted.
     roles: Vec<&'a str>,
@@ -172,27 +190,11 @@ struct Tables<'a> {
     /// possibly with repeats.
     start: Vec<u32>,
     member_groups: Vec<u32>,
-    /// Canonical orders: `(order_hash(key), index)`.
-    dir_order: Vec<(u64, u32)>,
-    portal_order: Vec<(u64, u32)>,
-}
-
-fn cmp_directory(a: &DirectoryUser, b: &DirectoryUser) -> Ordering {
-    a.login
-        .key()
-        .cmp(b.login.key())
-        .then_with(|| a.login.as_str().cmp(b.login.as_str()))
-        .then_with(|| a.id.cmp(&b.id))
-        .then_with(|| a.status.cmp(&b.status))
-}
-
-fn cmp_portal(a: &PortalUser, b: &PortalUser) -> Ordering {
-    a.login()
-        .key()
-        .cmp(b.login().key())
-        .then_with(|| a.login().as_str().cmp(b.login().as_str()))
-        .then_with(|| a.is_protected().cmp(&b.is_protected()))
-        .then_with(|| a.grants().cmp(b.grants()))
+    /// `order_hash` of every directory and portal user's key, in input order.
+    dir_hash: Vec<u64>,
+    portal_hash: Vec<u64>,
+    /// The walk splits the hash space into `1 << range_bits` ranges by the hash's top bits.
+    range_bits: u32,
 }
 
 impl<'a> Tables<'a> {
@@ -259,25 +261,14 @@ impl<'a> Tables<'a> {
         }
         drop(fill);
 
-        let mut dir_order: Vec<(u64, u32)> = users
+        let dir_hash: Vec<u64> = users.iter().map(|u| order_hash(u.login.key())).collect();
+        let portal_hash: Vec<u64> = portal
+            .users()
             .iter()
-            .enumerate()
-            .map(|(i, user)| (order_hash(user.login.key()), index(i)))
+            .map(|u| order_hash(u.login().key()))
             .collect();
-        dir_order.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| cmp_directory(&users[a.1 as usize], &users[b.1 as usize]))
-        });
-        let portal_users = portal.users();
-        let mut portal_order: Vec<(u64, u32)> = portal_users
-            .iter()
-            .enumerate()
-            .map(|(i, user)| (order_hash(user.login().key()), index(i)))
-            .collect();
-        portal_order.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| cmp_portal(&portal_users[a.1 as usize], &portal_users[b.1 as usize]))
-        });
+        let ranges = (dir_hash.len() + portal_hash.len()).div_ceil(RANGE_RECORDS);
+        let range_bits = ranges.max(1).next_power_of_two().trailing_zeros().min(16);
 
         Self {
             roles,
@@ -289,54 +280,397 @@ impl<'a> Tables<'a> {
             access,
             start,
             member_groups,
-            dir_order,
-            portal_order,
+            dir_hash,
+            portal_hash,
+            range_bits,
         }
     }
 
     /// The mapped groups of directory user `u`, sorted, possibly with repeats.
-    fn groups_of(&self, u: u32) -> &[u32] {
-        let u = u as usize;
+    fn groups_of(&self, u: usize) -> &[u32] {
         &self.member_groups[self.start[u] as usize..self.start[u + 1] as usize]
     }
 
-    /// Calls `visit` once per login key, in canonical order, with the directory users and the
-    /// portal users that have that key (either may be empty, not both).
+    fn range_of(&self, hash: u64) -> usize {
+        if self.range_bits == 0 {
+            0
+        } else {
+            (hash >> (64 - self.range_bits)) as usize
+        }
+    }
+
+    /// Calls `visit` once per login key, in canonical order — `(order_hash(key), key, encoded
+    /// record)` — with the directory and portal records that have that key (either side may
+    /// be empty, not both).
+    ///
+    /// The canonical order is random with respect to memory, so the walk never follows it
+    /// through the inputs. It reads every input record once, front to back, copying what the
+    /// plan and the fingerprint need (key, canonical encoding, group or role indices) into an
+    /// arena grouped by range of the hash space (top hash bits); then it sorts and merges one
+    /// cache-sized range at a time.
     fn walk(
         &self,
         directory: &Directory,
         portal: &Portal,
-        mut visit: impl FnMut(&[(u64, u32)], &[(u64, u32)]),
+        mut visit: impl FnMut(&Arena, &[Rec], &[Rec]),
     ) {
-        let dir_key = |&(_, i): &(u64, u32)| directory.users()[i as usize].login.key();
-        let portal_key = |&(_, i): &(u64, u32)| portal.users()[i as usize].login().key();
-        let (dir, port) = (&self.dir_order, &self.portal_order);
-        let (mut i, mut j) = (0, 0);
-        loop {
-            let (hash, key) = match (dir.get(i), port.get(j)) {
-                (None, None) => break,
-                (Some(d), None) => (d.0, dir_key(d)),
-                (None, Some(p)) => (p.0, portal_key(p)),
-                (Some(d), Some(p)) => {
-                    let (dk, pk) = (dir_key(d), portal_key(p));
-                    if (d.0, dk) <= (p.0, pk) {
-                        (d.0, dk)
-                    } else {
-                        (p.0, pk)
-                    }
+        let mut arena = Arena::build(self, directory, portal);
+        for range in 0..1usize << self.range_bits {
+            arena.sort_range(range);
+            let (dir, port) = arena.range(range);
+            // Records with the same key as `recs[from]`, from `from` on (ties are rare: the
+            // hash decides almost every comparison).
+            let run_end = |recs: &[Rec], from: usize| {
+                let first = &recs[from];
+                let mut end = from + 1;
+                while end < recs.len()
+                    && recs[end].hash == first.hash
+                    && arena.key(&recs[end]) == arena.key(first)
+                {
+                    end += 1;
                 }
+                end
             };
-            let mut i_end = i;
-            while i_end < dir.len() && dir[i_end].0 == hash && dir_key(&dir[i_end]) == key {
-                i_end += 1;
+            let (mut i, mut j) = (0, 0);
+            loop {
+                let side = match (dir.get(i), port.get(j)) {
+                    (None, None) => break,
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                    (Some(d), Some(p)) => d
+                        .hash
+                        .cmp(&p.hash)
+                        .then_with(|| arena.key(d).cmp(arena.key(p))),
+                };
+                let i_end = if side.is_gt() { i } else { run_end(dir, i) };
+                let j_end = if side.is_lt() { j } else { run_end(port, j) };
+                visit(&arena, &dir[i..i_end], &port[j..j_end]);
+                (i, j) = (i_end, j_end);
             }
-            let mut j_end = j;
-            while j_end < port.len() && port[j_end].0 == hash && portal_key(&port[j_end]) == key {
-                j_end += 1;
-            }
-            visit(&dir[i..i_end], &port[j..j_end]);
-            (i, j) = (i_end, j_end);
         }
+    }
+}
+
+/// One user's record in an [`Arena`]. At `off` lies its canonical encoding (`encoded` bytes),
+/// then its folded key if that differs from the login as spelt (otherwise the key is the login
+/// inside the encoding), then, for a portal user, `words` little-endian `u32`s: its managed
+/// roles as `role << 1 | is_sync`, by role. A directory user's `words` are its mapped groups,
+/// which end its encoding.
+#[derive(Clone, Copy, Default)]
+struct Rec {
+    hash: u64,
+    off: usize,
+    /// Index of the user in its input (directory or portal).
+    idx: u32,
+    encoded: u32,
+    /// The key's length, with [`KEY_STORED`] set when it is stored after the encoding.
+    key: u32,
+    words: u32,
+}
+
+const KEY_STORED: u32 = 1 << 31;
+
+impl Rec {
+    fn key_stored(&self) -> bool {
+        self.key & KEY_STORED != 0
+    }
+
+    fn key_len(&self) -> usize {
+        (self.key & !KEY_STORED) as usize
+    }
+
+    /// Where the key starts.
+    fn key_at(&self) -> usize {
+        if self.key_stored() {
+            self.off + self.encoded as usize
+        } else {
+            self.off + LOGIN_AT
+        }
+    }
+
+    /// Where the words start.
+    fn words_at(&self, dir: bool) -> usize {
+        if dir {
+            // A directory user's words are its mapped groups, the tail of its encoding.
+            self.off + self.encoded as usize - 4 * self.words as usize
+        } else {
+            self.off + self.encoded as usize + if self.key_stored() { self.key_len() } else { 0 }
+        }
+    }
+}
+
+/// Where the login sits inside an encoding: after the one-byte tag and its `u32` length.
+const LOGIN_AT: usize = 5;
+
+/// Every record, grouped by range of the hash space (input order within a range until the
+/// range is sorted).
+struct Arena {
+    bytes: Vec<u8>,
+    /// Range `r`'s records lie in `bytes[byte_starts[r]..byte_starts[r + 1]]`.
+    byte_starts: Vec<usize>,
+    dir: Vec<Rec>,
+    portal: Vec<Rec>,
+    dir_starts: Vec<usize>,
+    portal_starts: Vec<usize>,
+}
+
+fn len32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Appends to a pre-sized slice.
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, value: &[u8]) {
+        self.buf[self.pos..self.pos + value.len()].copy_from_slice(value);
+        self.pos += value.len();
+    }
+
+    fn u8(&mut self, value: u8) {
+        self.buf[self.pos] = value;
+        self.pos += 1;
+    }
+
+    fn u32(&mut self, value: u32) {
+        self.bytes(&value.to_le_bytes());
+    }
+
+    fn str(&mut self, value: &str) {
+        self.u32(len32(value.len()));
+        self.bytes(value.as_bytes());
+    }
+}
+
+/// Distinct consecutive values.
+fn dedup_count(values: &[u32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .filter(|&(i, v)| i == 0 || values[i - 1] != *v)
+        .count()
+}
+
+fn dir_size(tables: &Tables<'_>, user: &DirectoryUser, u: usize) -> (usize, usize) {
+    let groups = dedup_count(tables.groups_of(u));
+    let encoded = 1
+        + 4
+        + user.login.as_str().len()
+        + 4
+        + user.id.len()
+        + 4
+        + user.status.as_str().len()
+        + 4
+        + 4 * groups;
+    let key = if !user.login.is_folded() {
+        0
+    } else {
+        user.login.key().len()
+    };
+    (encoded, encoded + key)
+}
+
+fn portal_size(user: &PortalUser) -> (usize, usize) {
+    let grants: usize = user.grants().iter().map(|g| 4 + g.role.len() + 1).sum();
+    let encoded = 1 + 4 + user.login().as_str().len() + 1 + 4 + grants;
+    let key = if !user.login().is_folded() {
+        0
+    } else {
+        user.login().key().len()
+    };
+    // Room for a word per grant; only managed roles use theirs.
+    (encoded, encoded + key + 4 * user.grants().len())
+}
+
+impl Arena {
+    /// Copies every record into its range, reading the inputs in order.
+    fn build(tables: &Tables<'_>, directory: &Directory, portal: &Portal) -> Self {
+        let ranges = 1usize << tables.range_bits;
+        let (users, portal_users) = (directory.users(), portal.users());
+
+        // Sizes first, so that every range gets an exact slice of one allocation.
+        let mut dir_starts = vec![0usize; ranges + 1];
+        let mut portal_starts = vec![0usize; ranges + 1];
+        let mut byte_starts = vec![0usize; ranges + 1];
+        for (u, user) in users.iter().enumerate() {
+            let range = tables.range_of(tables.dir_hash[u]);
+            dir_starts[range + 1] += 1;
+            byte_starts[range + 1] += dir_size(tables, user, u).1;
+        }
+        for (p, user) in portal_users.iter().enumerate() {
+            let range = tables.range_of(tables.portal_hash[p]);
+            portal_starts[range + 1] += 1;
+            byte_starts[range + 1] += portal_size(user).1;
+        }
+        for r in 0..ranges {
+            dir_starts[r + 1] += dir_starts[r];
+            portal_starts[r + 1] += portal_starts[r];
+            byte_starts[r + 1] += byte_starts[r];
+        }
+
+        let mut bytes = vec![0u8; byte_starts[ranges]];
+        let mut dir = vec![Rec::default(); users.len()];
+        let mut port = vec![Rec::default(); portal_users.len()];
+        let mut byte_fill = byte_starts.clone();
+
+        let mut fill = dir_starts.clone();
+        for (u, user) in users.iter().enumerate() {
+            let hash = tables.dir_hash[u];
+            let range = tables.range_of(hash);
+            let (encoded, size) = dir_size(tables, user, u);
+            let off = byte_fill[range];
+            byte_fill[range] += size;
+            let mut w = Writer {
+                buf: &mut bytes[off..off + size],
+                pos: 0,
+            };
+            // Canonical encoding: tag 1, login as spelt, id, status, mapped groups.
+            w.u8(1);
+            w.str(user.login.as_str());
+            w.str(&user.id);
+            w.str(user.status.as_str());
+            let groups = tables.groups_of(u);
+            let count = dedup_count(groups);
+            w.u32(len32(count));
+            let each = |i: usize, g: &u32| (i == 0 || groups[i - 1] != *g).then_some(*g);
+            for g in groups.iter().enumerate().filter_map(|(i, g)| each(i, g)) {
+                w.u32(g);
+            }
+            let mut key = len32(user.login.key().len());
+            if user.login.is_folded() {
+                w.bytes(user.login.key().as_bytes());
+                key |= KEY_STORED;
+            }
+            let rec = Rec {
+                hash,
+                off,
+                idx: index(u),
+                encoded: len32(encoded),
+                key,
+                words: len32(count),
+            };
+            dir[fill[range]] = rec;
+            fill[range] += 1;
+        }
+
+        let mut fill = portal_starts.clone();
+        for (p, user) in portal_users.iter().enumerate() {
+            let hash = tables.portal_hash[p];
+            let range = tables.range_of(hash);
+            let (encoded, size) = portal_size(user);
+            let off = byte_fill[range];
+            byte_fill[range] += size;
+            let mut w = Writer {
+                buf: &mut bytes[off..off + size],
+                pos: 0,
+            };
+            // Canonical encoding: tag 2, login as spelt, protected, every grant and its source.
+            w.u8(2);
+            w.str(user.login().as_str());
+            w.u8(u8::from(user.is_protected()));
+            w.u32(len32(user.grants().len()));
+            for grant in user.grants() {
+                w.str(&grant.role);
+                w.u8(grant.source.code());
+            }
+            let mut key = len32(user.login().key().len());
+            if user.login().is_folded() {
+                w.bytes(user.login().key().as_bytes());
+                key |= KEY_STORED;
+            }
+            let mut words = 0;
+            for grant in user.grants() {
+                if let Some(&r) = tables.role_index.get(grant.role.as_str()) {
+                    w.u32(r << 1 | u32::from(grant.source == GrantSource::Sync));
+                    words += 1;
+                }
+            }
+            let rec = Rec {
+                hash,
+                off,
+                idx: index(p),
+                encoded: len32(encoded),
+                key,
+                words,
+            };
+            port[fill[range]] = rec;
+            fill[range] += 1;
+        }
+        Self {
+            bytes,
+            byte_starts,
+            dir,
+            portal: port,
+            dir_starts,
+            portal_starts,
+        }
+    }
+
+    fn encoded(&self, rec: &Rec) -> &[u8] {
+        &self.bytes[rec.off..rec.off + rec.encoded as usize]
+    }
+
+    fn key(&self, rec: &Rec) -> &[u8] {
+        &self.bytes[rec.key_at()..rec.key_at() + rec.key_len()]
+    }
+
+    fn words(&self, rec: &Rec, dir: bool) -> impl Iterator<Item = u32> + '_ {
+        let at = rec.words_at(dir);
+        self.bytes[at..at + 4 * rec.words as usize]
+            .chunks_exact(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    }
+
+    /// A directory record's mapped groups (deduplicated, ascending).
+    fn groups(&self, rec: &Rec) -> impl Iterator<Item = u32> + '_ {
+        self.words(rec, true)
+    }
+
+    /// A portal record's managed roles, `role << 1 | is_sync`, by role.
+    fn roles(&self, rec: &Rec) -> impl Iterator<Item = u32> + '_ {
+        self.words(rec, false)
+    }
+
+    /// One range's directory and portal records.
+    fn range(&self, range: usize) -> (&[Rec], &[Rec]) {
+        (
+            &self.dir[self.dir_starts[range]..self.dir_starts[range + 1]],
+            &self.portal[self.portal_starts[range]..self.portal_starts[range + 1]],
+        )
+    }
+
+    /// Sorts one range's records into canonical order.
+    fn sort_range(&mut self, range: usize) {
+        let Arena {
+            bytes,
+            byte_starts,
+            dir,
+            portal,
+            dir_starts,
+            portal_starts,
+        } = self;
+        // The walk visits the range's records in hash order, which is random within the
+        // range: read the range front to back first so that those visits hit the cache.
+        let region = &bytes[byte_starts[range]..byte_starts[range + 1]];
+        let touched = region
+            .chunks(64)
+            .fold(0u8, |acc, line| acc.wrapping_add(line[0]));
+        std::hint::black_box(touched);
+        let arena_key = |rec: &Rec| &bytes[rec.key_at()..rec.key_at() + rec.key_len()];
+        let encoded = |rec: &Rec| &bytes[rec.off..rec.off + rec.encoded as usize];
+        let order = |a: &Rec, b: &Rec| {
+            a.hash
+                .cmp(&b.hash)
+                .then_with(|| arena_key(a).cmp(arena_key(b)))
+                .then_with(|| encoded(a).cmp(encoded(b)))
+        };
+        let dir = &mut dir[dir_starts[range]..dir_starts[range + 1]];
+        let portal = &mut portal[portal_starts[range]..portal_starts[range + 1]];
+        dir.sort_unstable_by(order);
+        portal.sort_unstable_by(order);
     }
 }
 
@@ -344,7 +678,6 @@ impl<'a> Tables<'a> {
 struct Encoder {
     buf: Vec<u8>,
     hasher: Sha256,
-    scratch: Vec<u32>,
 }
 
 const FLUSH_AT: usize = 1 << 16;
@@ -354,7 +687,6 @@ impl Encoder {
         let mut encoder = Self {
             buf: Vec::with_capacity(FLUSH_AT + 4096),
             hasher: Sha256::new(),
-            scratch: Vec::new(),
         };
         encoder.buf.extend_from_slice(b"role-sync fingerprint v1\0");
         encoder
@@ -369,7 +701,7 @@ impl Encoder {
     }
 
     fn len(&mut self, value: usize) {
-        self.u64(value as u64);
+        self.buf.extend_from_slice(&len32(value).to_le_bytes());
     }
 
     fn str(&mut self, value: &str) {
@@ -407,13 +739,13 @@ impl Encoder {
         }
         self.u8(policy.unmatched_mode().code());
         let (users, percent) = policy.revocation_limits();
-        self.len(users);
+        self.u64(users as u64);
         self.u64(u64::from(percent));
-        self.len(policy.escalation_limit());
+        self.u64(policy.escalation_limit() as u64);
         self.len(policy.holder_minimums().len());
         for (role, holders) in policy.holder_minimums() {
             self.str(role);
-            self.len(*holders);
+            self.u64(*holders as u64);
         }
         self.u8(policy.conflict_mode().code());
         self.len(policy.allowed().len());
@@ -423,48 +755,17 @@ impl Encoder {
         self.maybe_flush();
     }
 
-    fn records(
-        &mut self,
-        tables: &Tables<'_>,
-        directory: &Directory,
-        portal: &Portal,
-        dir_run: &[(u64, u32)],
-        portal_run: &[(u64, u32)],
-    ) {
-        for &(_, u) in dir_run {
-            let user = &directory.users()[u as usize];
-            self.u8(1);
-            self.str(user.login.as_str());
-            self.str(&user.id);
-            self.str(user.status.as_str());
-            let mut groups = std::mem::take(&mut self.scratch);
-            groups.clear();
-            groups.extend_from_slice(tables.groups_of(u));
-            groups.dedup();
-            self.len(groups.len());
-            for &g in &groups {
-                self.buf.extend_from_slice(&g.to_le_bytes());
-            }
-            self.scratch = groups;
-        }
-        for &(_, p) in portal_run {
-            let user = &portal.users()[p as usize];
-            self.u8(2);
-            self.str(user.login().as_str());
-            self.u8(u8::from(user.is_protected()));
-            self.len(user.grants().len());
-            for grant in user.grants() {
-                self.str(&grant.role);
-                self.u8(grant.source.code());
-            }
+    fn records(&mut self, arena: &Arena, dir_run: &[Rec], portal_run: &[Rec]) {
+        for rec in dir_run.iter().chain(portal_run) {
+            self.buf.extend_from_slice(arena.encoded(rec));
         }
         self.maybe_flush();
     }
 
     fn finish(mut self, directory: &Directory, portal: &Portal) -> Fingerprint {
         self.u8(0);
-        self.len(directory.users().len());
-        self.len(portal.users().len());
+        self.u64(directory.users().len() as u64);
+        self.u64(portal.users().len() as u64);
         self.hasher.update(&self.buf);
         Fingerprint::from_bytes(self.hasher.finalize().into())
     }
@@ -585,16 +886,15 @@ impl<'t, 'a> Planner<'t, 'a> {
 
     /// Fills `held` (any source) and `held_sync` with the user's managed roles, counts holders,
     /// and reports whether the user is managed.
-    fn read_portal_user(&mut self, user: &PortalUser) -> bool {
+    fn read_portal_user(&mut self, words: impl Iterator<Item = u32>) -> bool {
         self.held.clear();
         self.held_sync.clear();
-        for grant in user.grants() {
-            if let Some(&r) = self.tables.role_index.get(grant.role.as_str()) {
-                self.held.push(r);
-                self.holders[r as usize] += 1;
-                if grant.source == GrantSource::Sync {
-                    self.held_sync.push(r);
-                }
+        for word in words {
+            let r = word >> 1;
+            self.held.push(r);
+            self.holders[r as usize] += 1;
+            if word & 1 == 1 {
+                self.held_sync.push(r);
             }
         }
         // Grants are sorted by role name and role indices follow name order.
@@ -604,26 +904,22 @@ impl<'t, 'a> Planner<'t, 'a> {
         managed
     }
 
-    fn visit(&mut self, dir_run: &[(u64, u32)], portal_run: &[(u64, u32)]) {
+    fn visit(&mut self, arena: &Arena, dir_run: &[Rec], portal_run: &[Rec]) {
         let portal = self.portal;
         let directory = self.directory;
         if dir_run.len() > 1 || portal_run.len() > 1 {
-            self.conflict(dir_run, portal_run);
+            self.conflict(arena, dir_run, portal_run);
             return;
         }
-        let dir_user = dir_run.first().map(|&(_, u)| u);
-        let portal_user = portal_run
-            .first()
-            .map(|&(_, p)| &portal.users()[p as usize]);
+        let dir_user = dir_run.first().map(|rec| rec.idx);
 
         // Entitlement from the directory.
         self.user_groups.clear();
         self.entitled.clear();
         let mut access = Access::Revoke;
-        if let Some(u) = dir_user {
-            access = self.tables.access[u as usize];
-            self.user_groups.extend_from_slice(self.tables.groups_of(u));
-            self.user_groups.dedup();
+        if let Some(rec) = dir_run.first() {
+            access = self.tables.access[rec.idx as usize];
+            self.user_groups.extend(arena.groups(rec));
             for &g in &self.user_groups {
                 self.entitled
                     .extend_from_slice(&self.tables.group_roles[g as usize]);
@@ -634,7 +930,7 @@ impl<'t, 'a> Planner<'t, 'a> {
             }
         }
 
-        let Some(user) = portal_user else {
+        let Some(portal_rec) = portal_run.first() else {
             if let Some(u) = dir_user
                 && access == Access::Grant
                 && !self.entitled.is_empty()
@@ -649,7 +945,7 @@ impl<'t, 'a> Planner<'t, 'a> {
             return;
         };
 
-        self.read_portal_user(user);
+        self.read_portal_user(arena.roles(portal_rec));
         self.target.clear();
         let reason = match dir_user {
             None => Some(RevocationReason::NotInDirectory),
@@ -678,12 +974,13 @@ impl<'t, 'a> Planner<'t, 'a> {
         difference(&self.target, &self.held, &mut self.added);
         difference(&self.held_sync, &self.target, &mut self.removed);
 
-        let key = user.login().key();
-        let login = user.login().as_str();
         if self.added.is_empty() && self.removed.is_empty() {
             self.unchanged += 1;
             return;
         }
+        let user = &portal.users()[portal_rec.idx as usize];
+        let key = user.login().key();
+        let login = user.login().as_str();
         if let Some(reason) = reason {
             let roles = self.role_names(&self.removed);
             let unmatched = matches!(
@@ -738,20 +1035,20 @@ impl<'t, 'a> Planner<'t, 'a> {
         self.changes.push((key, change));
     }
 
-    fn conflict(&mut self, dir_run: &[(u64, u32)], portal_run: &[(u64, u32)]) {
+    fn conflict(&mut self, arena: &Arena, dir_run: &[Rec], portal_run: &[Rec]) {
         let (directory, portal) = (self.directory, self.portal);
-        for &(_, p) in portal_run {
-            self.read_portal_user(&portal.users()[p as usize]);
+        for rec in portal_run {
+            self.read_portal_user(arena.roles(rec));
         }
         let key = match (dir_run.first(), portal_run.first()) {
-            (Some(&(_, u)), _) => directory.users()[u as usize].login.key(),
-            (None, Some(&(_, p))) => portal.users()[p as usize].login().key(),
+            (Some(rec), _) => directory.users()[rec.idx as usize].login.key(),
+            (None, Some(rec)) => portal.users()[rec.idx as usize].login().key(),
             (None, None) => return,
         };
         let mut dir_refs: Vec<DirectoryRef> = dir_run
             .iter()
-            .map(|&(_, u)| {
-                let user = &directory.users()[u as usize];
+            .map(|rec| {
+                let user = &directory.users()[rec.idx as usize];
                 DirectoryRef {
                     id: user.id.clone(),
                     login: user.login.as_str().to_owned(),
@@ -761,7 +1058,7 @@ impl<'t, 'a> Planner<'t, 'a> {
         dir_refs.sort();
         let mut portal_logins: Vec<String> = portal_run
             .iter()
-            .map(|&(_, p)| portal.users()[p as usize].login().as_str().to_owned())
+            .map(|rec| portal.users()[rec.idx as usize].login().as_str().to_owned())
             .collect();
         portal_logins.sort();
         self.conflicted_users += dir_run.len() + portal_run.len();
@@ -940,6 +1237,92 @@ mod tests {
         out.clear();
         intersection(&[1, 3, 5, 7], &[3, 4, 7, 9], &mut out);
         assert_eq!(out, [3, 7]);
+    }
+
+    /// The walk takes the hash space in ranges; the plan must not depend on how many.
+    #[test]
+    fn ranges_do_not_change_the_plan() {
+        use crate::{DirectoryUser, PortalUser};
+        let mapping = Mapping::new()
+            .map("g0", ["a", "b"])
+            .map("g1", ["b"])
+            .map("g2", ["c"])
+            .map("g3", ["a"]);
+        let statuses = [
+            UserStatus::Active,
+            UserStatus::LockedOut,
+            UserStatus::Suspended,
+        ];
+        let mut directory = Directory::new();
+        let mut portal = Portal::new();
+        for i in 0..3000usize {
+            let login = if i % 7 == 0 {
+                format!("User{i}@x")
+            } else {
+                format!("user{i}@x")
+            };
+            let status = statuses[i % 11 % 3].clone();
+            if i % 13 != 0 {
+                let user = DirectoryUser::new(format!("id{i}"), login.as_str(), status);
+                for g in [i % 4, i * 7 % 5] {
+                    if g < 4 {
+                        directory.add_member(format!("g{g}"), user.clone());
+                    }
+                }
+                directory.add_user(user);
+            }
+            if i % 97 == 0 {
+                // A duplicate login on the directory side: a conflict.
+                let twin = DirectoryUser::new(
+                    format!("twin{i}"),
+                    login.to_uppercase(),
+                    UserStatus::Active,
+                );
+                directory.add_user(twin);
+            }
+            if i % 17 != 0 {
+                let mut user = PortalUser::new(format!("user{i}@x"));
+                for (k, role) in ["a", "b", "c", "z"].into_iter().enumerate() {
+                    if (i + k) % 3 != 0 {
+                        let source = if (i + k) % 5 == 0 {
+                            GrantSource::Manual
+                        } else {
+                            GrantSource::Sync
+                        };
+                        user = user.grant(role, source);
+                    }
+                }
+                if i % 101 == 0 {
+                    user = user.protect();
+                }
+                portal.add_user(user);
+            }
+        }
+        let policy = Policy::default()
+            .allow(crate::Guard::Revocations)
+            .allow(crate::Guard::Escalations);
+        let in_ranges = |bits: u32| {
+            let mut tables = Tables::new(&mapping, &directory, &portal, &policy);
+            tables.range_bits = bits;
+            plan_with(&tables, &mapping, &directory, &portal, &policy)
+        };
+        let reference = in_ranges(0);
+        let summary = reference
+            .as_ref()
+            .map(Plan::summary)
+            .unwrap_or_else(|r| r.plan().summary());
+        assert!(
+            summary.creates > 0 && summary.changes > 0 && summary.revocations > 0,
+            "{summary:?}"
+        );
+        assert!(
+            summary.conflicts > 0 && summary.unchanged > 0,
+            "{summary:?}"
+        );
+        for bits in [1, 3, 6, 12] {
+            assert_eq!(in_ranges(bits), reference);
+        }
+        assert_eq!(plan(&mapping, &directory, &portal, &policy), reference);
     }
 
     #[test]

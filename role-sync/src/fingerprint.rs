@@ -9,20 +9,44 @@ use crate::ParseError;
 
 /// A SHA-256 digest of everything a plan depends on, displayed as 64 lowercase hex digits.
 ///
-/// It is computed by [`plan`](crate::plan) and by [`Fingerprint::of`] over a canonical binary
-/// encoding (version-tagged `role-sync fingerprint v1`) of:
+/// [`plan`](crate::plan) and [`Fingerprint::of`] compute it over a canonical encoding of:
 ///
 /// - the mapping: every mapped group with its roles, and the managed roles;
+/// - for each mapped group, whether the directory listed it;
 /// - the policy: the full status → access table, unmatched mode, thresholds, minimum holders,
 ///   conflict mode and overridden guards;
-/// - for each mapped group, whether the directory listed it;
-/// - every directory user (login as spelt, id, status, and its memberships in mapped groups);
+/// - every directory user (login as spelt, id, status, memberships in mapped groups);
 /// - every portal user (login as spelt, protected flag, every grant with its source).
 ///
-/// Records are taken in a canonical order that does not depend on insertion order, so equal
-/// inputs built in any order have equal fingerprints. Groups the mapping does not name are not
-/// covered: changing them cannot change a plan. The fingerprint detects a stale plan (inputs
-/// changed since planning); it is not a signature and proves nothing about who made the plan.
+/// Equal inputs built in any order have equal fingerprints. Groups the mapping does not name
+/// are not covered (changing them cannot change a plan), nor are repeated memberships. The
+/// fingerprint detects a stale plan; it is not a signature and proves nothing about who made
+/// the plan.
+///
+/// # Encoding (version 1)
+///
+/// `str` is a little-endian `u32` byte length and the UTF-8 bytes; counts are little-endian
+/// `u32`; thresholds and totals are little-endian `u64`. In order:
+///
+/// 1. `"role-sync fingerprint v1\0"`;
+/// 2. mapped groups (count; by name): `str` name, `u8` listed (1/0), roles (count, `str` each,
+///    sorted);
+/// 3. managed roles (count, `str` each, sorted);
+/// 4. status access table (count; in [`UserStatus`](crate::UserStatus) order): `str` status,
+///    `u8` access (1 grant, 2 keep, 3 revoke); then `u8` unmatched (1 revoke, 2 keep), `u64`
+///    maximum revoked users, `u64` maximum revoked percent, `u64` maximum escalations, minimum
+///    holders (count; by role: `str` role, `u64` holders), `u8` conflict mode (1 block users,
+///    2 block all), allowed guards (count; `u8` each: 1 empty source, 2 revocations,
+///    3 escalations, 4 minimum holders, 5 conflicts);
+/// 5. the user records, sorted by FNV-1a 64 of the folded login, then the folded login's bytes,
+///    then the record's bytes, directory records before portal records of the same login:
+///    - directory: `u8` 1, `str` login, `str` id, `str` status, mapped groups (count; `u32`
+///      index into the sorted mapped groups, ascending, without repeats);
+///    - portal: `u8` 2, `str` login, `u8` protected, grants (count; by role: `str` role, `u8`
+///      source, 1 sync, 2 manual);
+/// 6. `u8` 0, `u64` number of directory users, `u64` number of portal users.
+///
+/// Strings of 4 GiB or more are not supported.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Fingerprint([u8; 32]);
 

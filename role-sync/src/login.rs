@@ -52,6 +52,11 @@ impl Login {
     pub fn key(&self) -> &str {
         self.folded.as_deref().unwrap_or(&self.original)
     }
+
+    /// Whether the key differs from the spelling (without reading either string).
+    pub(crate) fn is_folded(&self) -> bool {
+        self.folded.is_some()
+    }
 }
 
 /// Returns the folded form of `s`, or `None` when folding leaves it unchanged.
