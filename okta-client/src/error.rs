@@ -576,3 +576,66 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(c: &Challenge) -> Vec<(&str, &str)> {
+        c.params
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn token68_is_not_a_parameter() {
+        let c = Challenge::parse_all("Basic abc==, DPoP error=\"x\"");
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].scheme, "Basic");
+        assert!(c[0].params.is_empty());
+        assert_eq!(params(&c[1]), [("error", "x")]);
+        let c = Challenge::parse_all("Negotiate YIIabc=");
+        assert_eq!(c.len(), 1);
+        assert!(c[0].params.is_empty());
+    }
+
+    #[test]
+    fn quoted_pairs_and_odd_spacing() {
+        let c = Challenge::parse_all(
+            r#"  dpop   ERROR = "a \"b\" \\ c" ,error_description=plain , realm="ü""#,
+        );
+        assert_eq!(c[0].auth_scheme(), Some(AuthScheme::Dpop));
+        assert_eq!(
+            params(&c[0]),
+            [
+                ("error", r#"a "b" \ c"#),
+                ("error_description", "plain"),
+                ("realm", "ü")
+            ]
+        );
+        // Unterminated quote: keep what is there, do not panic.
+        let c = Challenge::parse_all(r#"Bearer error="abc"#);
+        assert_eq!(c[0].param("error"), Some("abc"));
+    }
+
+    #[test]
+    fn display_says_what_happened() {
+        let e = Error::from_response(
+            401,
+            &[r#"DPoP error="invalid_token", error_description="expired""#],
+            b"",
+        );
+        assert_eq!(
+            e.to_string(),
+            "DPoP challenge invalid_token (HTTP 401): expired"
+        );
+        let e = Error::from_response(500, &[], b"   ");
+        assert_eq!(e.to_string(), "HTTP 500");
+        let long = vec![b'x'; 2000];
+        match Error::from_response(502, &[], &long) {
+            Error::Http { body: Some(b), .. } => assert_eq!(b.len(), BODY_SNIPPET),
+            other => panic!("{other:?}"),
+        }
+    }
+}
