@@ -478,6 +478,34 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_forms() {
+        assert_eq!(
+            parse_retry_after(" 120 ", None),
+            Some(Duration::from_secs(120))
+        );
+        let date = parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT");
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 22:13:50 GMT", date),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 22:13:50 GMT", None),
+            None
+        );
+        assert_eq!(parse_retry_after("soon", date), None);
+        let facts = ResponseFacts {
+            status: Some(503),
+            retry_after: Some(Duration::from_secs(5)),
+            random: 0.0,
+            ..ResponseFacts::default()
+        };
+        assert_eq!(
+            RetryPolicy::new().decide(0, &facts),
+            Decision::Retry(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
     fn reset_in_the_past_waits_one_second() {
         let rl = RateLimit {
             reset: Some(10),
