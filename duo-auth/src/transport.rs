@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::Credentials;
 use crate::error::{DuoError, Error};
 use crate::retry::{Attempt, RetryPolicy};
-use crate::runtime::Runtime;
-use crate::sign::{Request, Signer, format_date};
+use crate::runtime::{Runtime, TokioRuntime};
+use crate::sign::{Request, SignatureVersion, Signer, format_date};
 
 /// At most this much of an unexpected body is kept in an error.
 const KEEP_BODY: usize = 64 * 1024;
@@ -32,6 +33,118 @@ pub struct Envelope {
     pub response: Value,
     /// `metadata` (top-level, or inside `response` for some endpoints), or `Null`.
     pub metadata: Value,
+}
+
+/// The settings of a [`Transport`], with Duo's defaults: v5 signatures, a 30 s timeout, Duo's
+/// retry policy, HTTPS.
+#[derive(Debug)]
+pub struct TransportConfig {
+    credentials: Credentials,
+    version: SignatureVersion,
+    timeout: Duration,
+    retry: RetryPolicy,
+    user_agent: String,
+    http: Option<reqwest::Client>,
+    runtime: Arc<dyn Runtime>,
+    loopback_http: bool,
+}
+
+impl TransportConfig {
+    /// The defaults for these credentials; `user_agent` names the calling crate.
+    pub fn new(credentials: Credentials, user_agent: impl Into<String>) -> Self {
+        Self {
+            credentials,
+            version: SignatureVersion::V5,
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            user_agent: user_agent.into(),
+            http: None,
+            runtime: Arc::new(TokioRuntime),
+            loopback_http: false,
+        }
+    }
+
+    /// The signature version (default v5).
+    pub fn signature_version(&mut self, version: SignatureVersion) -> &mut Self {
+        self.version = version;
+        self
+    }
+
+    /// The default timeout of each request (default 30 s).
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default: Duo's own).
+    pub fn retry(&mut self, policy: RetryPolicy) -> &mut Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(&mut self, user_agent: impl Into<String>) -> &mut Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// A caller-built `reqwest::Client`.
+    pub fn http_client(&mut self, client: reqwest::Client) -> &mut Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The clock, timer and randomness.
+    pub fn runtime(&mut self, runtime: Arc<dyn Runtime>) -> &mut Self {
+        self.runtime = runtime;
+        self
+    }
+
+    /// Plain HTTP for a loopback API host (a local sandbox); refused for any other host.
+    pub fn loopback_http(&mut self, on: bool) -> &mut Self {
+        self.loopback_http = on;
+        self
+    }
+
+    /// Builds the transport.
+    pub fn build(self) -> Result<Transport, Error> {
+        let host = self.credentials.api_host().to_owned();
+        let scheme = if self.loopback_http {
+            if !is_loopback(&host) {
+                return Err(Error::Config(format!(
+                    "plain HTTP is only allowed for loopback hosts, not {host}"
+                )));
+            }
+            "http"
+        } else {
+            "https"
+        };
+        let http = match self.http {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .build()
+                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
+        };
+        Ok(Transport::new(
+            Signer::with_version(self.credentials, self.version),
+            http,
+            format!("{scheme}://{host}"),
+            self.retry,
+            self.runtime,
+            self.timeout,
+            self.user_agent,
+        ))
+    }
+}
+
+/// Whether an API host (with or without port) is a loopback address or `localhost`.
+pub fn is_loopback(host: &str) -> bool {
+    let name = crate::sign::host_without_port(host);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Signs, sends and retries requests for one Duo application.

@@ -17,7 +17,6 @@
 
 mod types;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -31,9 +30,9 @@ use serde::de::DeserializeOwned;
 use crate::Credentials;
 use crate::error::Error;
 use crate::retry::RetryPolicy;
-use crate::runtime::{Runtime, TokioRuntime};
-use crate::sign::{Method, Request, SignatureVersion, Signer};
-use crate::transport::{Envelope, Transport, parse_envelope};
+use crate::runtime::Runtime;
+use crate::sign::{Method, Request, SignatureVersion};
+use crate::transport::{Envelope, Transport, TransportConfig, parse_envelope};
 
 /// The default user agent.
 pub const USER_AGENT: &str = concat!("duo-okta-sdk/", env!("CARGO_PKG_VERSION"), " duo-auth");
@@ -41,27 +40,20 @@ pub const USER_AGENT: &str = concat!("duo-okta-sdk/", env!("CARGO_PKG_VERSION"),
 /// Configures an [`AuthClient`].
 #[derive(Debug)]
 pub struct AuthClientBuilder {
-    credentials: Credentials,
-    version: SignatureVersion,
-    timeout: Duration,
+    config: TransportConfig,
     auth_timeout: Duration,
-    retry: RetryPolicy,
-    user_agent: String,
-    http: Option<reqwest::Client>,
-    runtime: Arc<dyn Runtime>,
-    loopback_http: bool,
 }
 
 impl AuthClientBuilder {
     /// The signature version (default v5).
     pub fn signature_version(mut self, version: SignatureVersion) -> Self {
-        self.version = version;
+        self.config.signature_version(version);
         self
     }
 
     /// The timeout of each request but the synchronous `auth` (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.config.timeout(timeout);
         self
     }
 
@@ -74,75 +66,42 @@ impl AuthClientBuilder {
 
     /// The retry policy (default: Duo's own, 429 only; [`RetryPolicy::none`] turns it off).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.config.retry(policy);
         self
     }
 
     /// The `User-Agent` header.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = user_agent.into();
+        self.config.user_agent(user_agent);
         self
     }
 
     /// A `reqwest::Client` you built (shared connection pool, proxies, extra root certificates).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+        self.config.http_client(client);
         self
     }
 
     /// The clock, timer and randomness (tests substitute their own).
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
-        self.runtime = runtime;
+        self.config.runtime(runtime);
         self
     }
 
     /// Talk plain HTTP to a loopback API host (a local sandbox). Refused at `build` for any other
     /// host: Duo is only ever reached over HTTPS.
     pub fn loopback_http(mut self, on: bool) -> Self {
-        self.loopback_http = on;
+        self.config.loopback_http(on);
         self
     }
 
     /// Builds the client.
     pub fn build(self) -> Result<AuthClient, Error> {
-        let host = self.credentials.api_host().to_owned();
-        let scheme = if self.loopback_http {
-            if !is_loopback(&host) {
-                return Err(Error::Config(format!(
-                    "plain HTTP is only allowed for loopback hosts, not {host}"
-                )));
-            }
-            "http"
-        } else {
-            "https"
-        };
-        let http = match self.http {
-            Some(c) => c,
-            None => reqwest::Client::builder()
-                .build()
-                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
-        };
-        let transport = Transport::new(
-            Signer::with_version(self.credentials, self.version),
-            http,
-            format!("{scheme}://{host}"),
-            self.retry,
-            self.runtime,
-            self.timeout,
-            self.user_agent,
-        );
         Ok(AuthClient {
-            transport,
+            transport: self.config.build()?,
             auth_timeout: self.auth_timeout,
         })
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let name = crate::sign::host_without_port(host);
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A client of the Duo Auth API for one Auth API (or Partner Auth API) application.
@@ -166,15 +125,8 @@ impl AuthClient {
     /// A builder for these credentials.
     pub fn builder(credentials: Credentials) -> AuthClientBuilder {
         AuthClientBuilder {
-            credentials,
-            version: SignatureVersion::V5,
-            timeout: Duration::from_secs(30),
+            config: TransportConfig::new(credentials, USER_AGENT),
             auth_timeout: Duration::from_secs(90),
-            retry: RetryPolicy::default(),
-            user_agent: USER_AGENT.to_owned(),
-            http: None,
-            runtime: Arc::new(TokioRuntime),
-            loopback_http: false,
         }
     }
 
