@@ -28,6 +28,8 @@ pub mod runtime;
 pub mod sign;
 #[cfg(feature = "client")]
 pub mod transport;
+#[cfg(feature = "client")]
+pub mod universal;
 
 #[cfg(feature = "client")]
 pub use client::{AuthClient, AuthClientBuilder, Diagnosis};
