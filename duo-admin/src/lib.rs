@@ -1,7 +1,404 @@
-//! Duo Admin API client.
+//! Duo Admin API client: users, phones, groups, group members and admins, every page of them,
+//! as streams.
 //!
-//! **Not built yet.** This crate will hold the Admin API client (users, phones, groups, admins)
-//! with transparent `limit`/`offset` paging as streams and rate-limit backoff, built on
-//! `duo-auth`'s v5 signer, and an importer that matches existing Duo users and their
-//! authenticators to portal users. Until then it exports nothing.
+//! Built on `duo-auth`'s transport: requests are signed with v5 (required by `/admin/v2`), 429s
+//! are retried on Duo's schedule, errors are `duo_auth::Error` with Duo's own code and message.
+//! Paged endpoints follow `metadata.next_offset` until it is absent, asking for the page size
+//! you choose (capped at Duo's maximum; the server may return fewer) and failing with
+//! [`Error::OffsetDidNotAdvance`] rather than looping if the server repeats an offset.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), duo_admin::Error> {
+//! use futures::TryStreamExt;
+//! let creds = duo_auth::Credentials::new("DI…", "…", "api-xxxxxxxx.duosecurity.com")?;
+//! let admin = duo_admin::AdminClient::builder(creds).build()?;
+//! let mut users = std::pin::pin!(admin.users());
+//! while let Some(user) = users.try_next().await? {
+//!     println!("{} {:?}", user.username, user.status);
+//! }
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod models;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use duo_auth::Credentials;
+use duo_auth::retry::RetryPolicy;
+use duo_auth::runtime::Runtime;
+use duo_auth::sign::Request;
+use duo_auth::transport::{Transport, TransportConfig};
+use futures::{Stream, TryStreamExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use models::{
+    Admin, Capability, Group, GroupMember, NewUser, Phone, Token, User, UserStatus,
+    WebAuthnCredential,
+};
+
+/// The default user agent.
+pub const USER_AGENT: &str = concat!("duo-okta-sdk/", env!("CARGO_PKG_VERSION"), " duo-admin");
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Duo answered with an error, or could not be reached (see `duo_auth::Error`).
+    #[error(transparent)]
+    Duo(#[from] duo_auth::Error),
+    /// The credentials were refused.
+    #[error(transparent)]
+    Credentials(#[from] duo_auth::CredentialsError),
+    /// A paged listing's `next_offset` did not move past the current offset: following it would
+    /// loop forever or repeat users.
+    #[error("paging {path}: next_offset {next} does not advance past offset {offset}")]
+    OffsetDidNotAdvance {
+        /// The endpoint.
+        path: String,
+        /// The offset requested.
+        offset: u64,
+        /// The `next_offset` Duo returned.
+        next: u64,
+    },
+}
+
+impl Error {
+    /// Duo's error code, if Duo answered with one.
+    pub fn duo_code(&self) -> Option<u32> {
+        match self {
+            Error::Duo(e) => e.duo_code(),
+            _ => None,
+        }
+    }
+}
+
+/// Duo's page-size limits: users 300; everything else 500.
+const USERS_MAX: u32 = 300;
+const OTHERS_MAX: u32 = 500;
+
+/// Configures an [`AdminClient`].
+#[derive(Debug)]
+pub struct AdminClientBuilder {
+    config: TransportConfig,
+    account_id: Option<String>,
+    page_size: Option<u32>,
+}
+
+impl AdminClientBuilder {
+    /// The timeout of each request (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeout(timeout);
+        self
+    }
+
+    /// The retry policy (default: Duo's own, 429 only).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry(policy);
+        self
+    }
+
+    /// A caller-built `reqwest::Client`.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.config.http_client(client);
+        self
+    }
+
+    /// The clock, timer and randomness.
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.config.runtime(runtime);
+        self
+    }
+
+    /// Plain HTTP for a loopback API host (a local sandbox).
+    pub fn loopback_http(mut self, on: bool) -> Self {
+        self.config.loopback_http(on);
+        self
+    }
+
+    /// Act on a child account (Accounts API parents): adds `account_id` to every request.
+    pub fn account_id(mut self, account_id: impl Into<String>) -> Self {
+        self.account_id = Some(account_id.into());
+        self
+    }
+
+    /// The page size to ask for (default: each endpoint's maximum, 300 for users and 500 for
+    /// the others; larger values are capped there).
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.page_size = Some(size.max(1));
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<AdminClient, Error> {
+        Ok(AdminClient {
+            inner: Arc::new(Inner {
+                transport: self.config.build()?,
+                account_id: self.account_id,
+                page_size: self.page_size,
+            }),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    transport: Transport,
+    account_id: Option<String>,
+    page_size: Option<u32>,
+}
+
+/// A client of the Duo Admin API. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    inner: Arc<Inner>,
+}
+
+fn decode<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
+    serde_json::from_value(value.clone()).map_err(|e| {
+        Error::Duo(duo_auth::Error::UnexpectedResponse {
+            status: 200,
+            reason: format!("the response does not have the expected shape: {e}"),
+            body: value.to_string(),
+        })
+    })
+}
+
+impl AdminClient {
+    /// A builder for an Admin API application's credentials.
+    pub fn builder(credentials: Credentials) -> AdminClientBuilder {
+        AdminClientBuilder {
+            config: TransportConfig::new(credentials, USER_AGENT),
+            account_id: None,
+            page_size: None,
+        }
+    }
+
+    fn request(&self, request: Request) -> Request {
+        match &self.inner.account_id {
+            Some(id) => request.param("account_id", id.as_str()),
+            None => request,
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, request: Request) -> Result<T, Error> {
+        let envelope = self
+            .inner
+            .transport
+            .call(&self.request(request), None)
+            .await?;
+        decode(envelope.response)
+    }
+
+    /// Every item of a paged endpoint, page by page, as a stream.
+    fn paged<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: String,
+        params: Vec<(String, String)>,
+        max: u32,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        let client = self.clone();
+        let limit = self.inner.page_size.unwrap_or(max).min(max);
+        futures::stream::try_unfold(Some(0u64), move |offset| {
+            let client = client.clone();
+            let path = path.clone();
+            let params = params.clone();
+            async move {
+                let Some(offset) = offset else {
+                    return Ok(None);
+                };
+                let request = Request::get(path.clone())
+                    .params(params)
+                    .param("limit", limit.to_string())
+                    .param("offset", offset.to_string());
+                let envelope = client
+                    .inner
+                    .transport
+                    .call(&client.request(request), None)
+                    .await?;
+                let items: Vec<T> = decode(envelope.response)?;
+                let next = match envelope.metadata.get("next_offset") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => {
+                        let next = v
+                            .as_u64()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+                        match next {
+                            Some(n) if n > offset => Some(n),
+                            Some(n) => {
+                                return Err(Error::OffsetDidNotAdvance {
+                                    path,
+                                    offset,
+                                    next: n,
+                                });
+                            }
+                            None => {
+                                return Err(Error::Duo(duo_auth::Error::UnexpectedResponse {
+                                    status: 200,
+                                    reason: "metadata.next_offset is not a number".to_owned(),
+                                    body: v.to_string(),
+                                }));
+                            }
+                        }
+                    }
+                };
+                tracing::debug!(%path, offset, count = items.len(), ?next, "Duo page");
+                Ok(Some((items, next)))
+            }
+        })
+        .map_ok(|items| futures::stream::iter(items.into_iter().map(Ok)))
+        .try_flatten()
+    }
+
+    /// Collects a stream into a vector (for small listings).
+    pub async fn collect<T>(stream: impl Stream<Item = Result<T, Error>>) -> Result<Vec<T>, Error> {
+        stream.try_collect().await
+    }
+
+    /// Every user.
+    pub fn users(&self) -> impl Stream<Item = Result<User, Error>> + Send + 'static {
+        self.paged("/admin/v1/users".into(), Vec::new(), USERS_MAX)
+    }
+
+    /// Users whose username *or alias* is `username` (Duo returns a list).
+    pub async fn users_by_username(&self, username: &str) -> Result<Vec<User>, Error> {
+        self.get(Request::get("/admin/v1/users").param("username", username))
+            .await
+    }
+
+    /// Users with this email address.
+    pub async fn users_by_email(&self, email: &str) -> Result<Vec<User>, Error> {
+        self.get(Request::get("/admin/v1/users").param("email", email))
+            .await
+    }
+
+    /// Users with these usernames (sent as a JSON array, as Duo expects).
+    pub fn users_by_usernames(
+        &self,
+        usernames: &[String],
+    ) -> impl Stream<Item = Result<User, Error>> + Send + 'static {
+        let list = serde_json::to_string(usernames).unwrap_or_else(|_| "[]".to_owned());
+        self.paged(
+            "/admin/v1/users".into(),
+            vec![("username_list".into(), list)],
+            USERS_MAX,
+        )
+    }
+
+    /// Users with these ids.
+    pub fn users_by_ids(
+        &self,
+        user_ids: &[String],
+    ) -> impl Stream<Item = Result<User, Error>> + Send + 'static {
+        let list = serde_json::to_string(user_ids).unwrap_or_else(|_| "[]".to_owned());
+        self.paged(
+            "/admin/v1/users".into(),
+            vec![("user_id_list".into(), list)],
+            USERS_MAX,
+        )
+    }
+
+    /// One user.
+    pub async fn user(&self, user_id: &str) -> Result<User, Error> {
+        let path = format!(
+            "/admin/v1/users/{}",
+            duo_auth::sign::encode_path_segment(user_id)
+        );
+        self.get(Request::get(path)).await
+    }
+
+    /// A user's phones.
+    pub fn user_phones(
+        &self,
+        user_id: &str,
+    ) -> impl Stream<Item = Result<Phone, Error>> + Send + 'static {
+        let path = format!(
+            "/admin/v1/users/{}/phones",
+            duo_auth::sign::encode_path_segment(user_id)
+        );
+        self.paged(path, Vec::new(), OTHERS_MAX)
+    }
+
+    /// A user's groups.
+    pub fn user_groups(
+        &self,
+        user_id: &str,
+    ) -> impl Stream<Item = Result<Group, Error>> + Send + 'static {
+        let path = format!(
+            "/admin/v1/users/{}/groups",
+            duo_auth::sign::encode_path_segment(user_id)
+        );
+        self.paged(path, Vec::new(), OTHERS_MAX)
+    }
+
+    /// Every group.
+    pub fn groups(&self) -> impl Stream<Item = Result<Group, Error>> + Send + 'static {
+        self.paged("/admin/v1/groups".into(), Vec::new(), OTHERS_MAX)
+    }
+
+    /// A group's members (the v2 endpoint).
+    pub fn group_members(
+        &self,
+        group_id: &str,
+    ) -> impl Stream<Item = Result<GroupMember, Error>> + Send + 'static {
+        let path = format!(
+            "/admin/v2/groups/{}/users",
+            duo_auth::sign::encode_path_segment(group_id)
+        );
+        self.paged(path, Vec::new(), OTHERS_MAX)
+    }
+
+    /// Every phone.
+    pub fn phones(&self) -> impl Stream<Item = Result<Phone, Error>> + Send + 'static {
+        self.paged("/admin/v1/phones".into(), Vec::new(), OTHERS_MAX)
+    }
+
+    /// Every administrator (needs the "Grant administrators" permission).
+    pub fn admins(&self) -> impl Stream<Item = Result<Admin, Error>> + Send + 'static {
+        self.paged("/admin/v1/admins".into(), Vec::new(), OTHERS_MAX)
+    }
+
+    /// Creates a user.
+    pub async fn create_user(&self, user: &NewUser) -> Result<User, Error> {
+        let body = serde_json::to_value(user).unwrap_or(Value::Null);
+        let envelope = self
+            .inner
+            .transport
+            .call(
+                &self.request(Request::post("/admin/v1/users").json(body)),
+                None,
+            )
+            .await?;
+        decode(envelope.response)
+    }
+
+    /// Creates several users in one request (`users` travels as a JSON *string*, as Duo wants).
+    pub async fn bulk_create(&self, users: &[NewUser]) -> Result<Vec<User>, Error> {
+        let list = serde_json::to_string(users).unwrap_or_else(|_| "[]".to_owned());
+        let request = Request::post("/admin/v1/users/bulk_create").param("users", list);
+        self.get(request).await
+    }
+
+    /// Adds a user to a group.
+    pub async fn add_user_to_group(&self, user_id: &str, group_id: &str) -> Result<(), Error> {
+        let path = format!(
+            "/admin/v1/users/{}/groups",
+            duo_auth::sign::encode_path_segment(user_id)
+        );
+        let _: Value = self
+            .get(Request::post(path).param("group_id", group_id))
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a user and emails them an enrollment link.
+    pub async fn enroll_user(&self, username: &str, email: &str) -> Result<(), Error> {
+        let request = Request::post("/admin/v1/users/enroll")
+            .param("username", username)
+            .param("email", email);
+        let _: Value = self.get(request).await?;
+        Ok(())
+    }
+}

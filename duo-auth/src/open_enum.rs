@@ -2,8 +2,11 @@
 //! `Other` and round-trips unchanged.
 
 /// Declares an open string enum with `as_str`, `From<&str>`, `Display`, `Serialize` and
-/// `Deserialize`.
-macro_rules! open_enum {
+/// `Deserialize`. Exported (hidden) so that `duo-admin` declares its enums the same way; the
+/// using crate needs `serde` as a dependency.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! duo_open_enum {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -54,4 +57,4 @@ macro_rules! open_enum {
     };
 }
 
-pub(crate) use open_enum;
+pub(crate) use crate::duo_open_enum as open_enum;
