@@ -153,6 +153,18 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Whether an API host (with or without port) is a loopback address or `localhost`: the only
+/// hosts the clients will talk plain HTTP to.
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let name = crate::sign::host_without_port(host);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn validate_api_host(host: &str) -> Result<String, CredentialsError> {
     let bad = |reason| {
         Err(CredentialsError::ApiHost {

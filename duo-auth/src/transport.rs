@@ -110,7 +110,7 @@ impl TransportConfig {
     pub fn build(self) -> Result<Transport, Error> {
         let host = self.credentials.api_host().to_owned();
         let scheme = if self.loopback_http {
-            if !is_loopback(&host) {
+            if !crate::credentials::is_loopback(&host) {
                 return Err(Error::Config(format!(
                     "plain HTTP is only allowed for loopback hosts, not {host}"
                 )));
@@ -135,16 +135,6 @@ impl TransportConfig {
             self.user_agent,
         ))
     }
-}
-
-/// Whether an API host (with or without port) is a loopback address or `localhost`.
-pub fn is_loopback(host: &str) -> bool {
-    let name = crate::sign::host_without_port(host);
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Signs, sends and retries requests for one Duo application.

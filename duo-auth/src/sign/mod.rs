@@ -1,7 +1,7 @@
 //! Duo request signing, sans-IO.
 //!
 //! A [`Request`] describes what to send (method, path, parameters, an optional JSON body,
-//! optional extra `x-duo-*` headers); a [`Signer`] holds the [`Credentials`](crate::Credentials)
+//! optional extra `x-duo-*` headers); a [`Signer`] holds the [`Credentials`]
 //! and the [`SignatureVersion`] and turns a request and a date into a [`SignedRequest`]: the
 //! exact query string or body bytes to send, the headers to send, and the
 //! [`CanonicalRequest`] that was signed. Nothing here does IO or reads a clock, so it works with

@@ -66,15 +66,6 @@ impl fmt::Debug for UniversalConfig {
     }
 }
 
-pub(crate) fn is_loopback(host: &str) -> bool {
-    let name = crate::sign::host_without_port(host);
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 fn validate_redirect_uri(uri: &str) -> Result<(), UniversalConfigError> {
     let bad = |reason| {
         Err(UniversalConfigError::RedirectUri {
@@ -159,7 +150,7 @@ impl UniversalConfig {
     /// Talk plain HTTP (`http://{host}`) instead of HTTPS: only for loopback hosts (a local
     /// sandbox); refused for any other host.
     pub fn with_loopback_http(mut self, on: bool) -> Result<Self, UniversalConfigError> {
-        if on && !is_loopback(&self.api_host) {
+        if on && !crate::credentials::is_loopback(&self.api_host) {
             return Err(UniversalConfigError::PlainHttp(self.api_host));
         }
         let scheme = if on { "http" } else { "https" };
