@@ -23,6 +23,8 @@
 //!         let step = gate.push(&login, &challenge, std::time::Duration::from_secs(60)).await;
 //!         println!("{step:?}");
 //!     }
+//!     // Steps added in later versions: refuse what you do not know.
+//!     _ => println!("refused"),
 //! }
 //! # }
 //! ```
