@@ -238,26 +238,7 @@ impl Transport {
         if let Some(body) = signed.body() {
             builder = builder.body(body.to_vec());
         }
-        let classify = |e: reqwest::Error| {
-            if e.is_timeout() {
-                Error::Timeout(timeout)
-            } else {
-                Error::Transport(e)
-            }
-        };
-        let response = builder.send().await.map_err(classify)?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.bytes().await.map_err(classify)?.to_vec();
-        Ok(RawResponse {
-            status,
-            content_type,
-            body,
-        })
+        read_response(builder, timeout).await
     }
 
     /// Sends `request` and reads Duo's JSON envelope.
@@ -269,6 +250,34 @@ impl Transport {
         let (raw, attempts) = self.send(request, timeout).await?;
         parse_envelope(&raw, attempts)
     }
+}
+
+/// Sends a request with a timeout and reads the whole answer; a timeout and a connection
+/// failure (also mid-body) are told apart.
+pub(crate) async fn read_response(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<RawResponse, Error> {
+    let classify = |e: reqwest::Error| {
+        if e.is_timeout() {
+            Error::Timeout(timeout)
+        } else {
+            Error::Transport(e)
+        }
+    };
+    let response = request.timeout(timeout).send().await.map_err(classify)?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.bytes().await.map_err(classify)?.to_vec();
+    Ok(RawResponse {
+        status,
+        content_type,
+        body,
+    })
 }
 
 fn unexpected(raw: &RawResponse, reason: impl Into<String>) -> Error {

@@ -237,36 +237,13 @@ impl UniversalClient {
     }
 
     async fn post(&self, url: &str, form: &[(&'static str, String)]) -> Result<RawResponse, Error> {
-        let timeout = self.timeout;
-        let classify = |e: reqwest::Error| {
-            if e.is_timeout() {
-                Error::Timeout(timeout)
-            } else {
-                Error::Transport(e)
-            }
-        };
         tracing::debug!(url, "duo universal prompt request");
-        let response = self
+        let request = self
             .http
             .post(url)
-            .timeout(timeout)
             .header(reqwest::header::USER_AGENT, &self.user_agent)
             .header(reqwest::header::ACCEPT, "application/json")
-            .form(form)
-            .send()
-            .await
-            .map_err(classify)?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.bytes().await.map_err(classify)?.to_vec();
-        Ok(RawResponse {
-            status,
-            content_type,
-            body,
-        })
+            .form(form);
+        crate::transport::read_response(request, self.timeout).await
     }
 }
