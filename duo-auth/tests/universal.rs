@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -710,19 +708,7 @@ fn authorize_url_matches_duo_universal() {
             "nonce": nonce, "our_url": ours, "our_assertion": assertion,
             "assertion_audience": cfg.token_url(),
         });
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = test_support::run_peer(&python, &script, input.to_string().as_bytes());
         let r: Value = serde_json::from_slice(&out.stdout).expect("the peer prints JSON");
         assert!(
             r.get("error").is_none(),

@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use idp_sandbox::Sandbox;
 use serde_json::{Value, json};
 
@@ -45,19 +42,7 @@ async fn official_duo_clients_succeed_against_the_sandbox() {
     });
     let script = test_support::workspace_root().join("sandbox/tests/peers/duo_official.py");
     let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(python)
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(config.to_string().as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        test_support::run_peer(&python, &script, config.to_string().as_bytes())
     })
     .await
     .unwrap();

@@ -9,8 +9,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use idp_sandbox::Sandbox;
 use serde_json::{Value, json};
@@ -22,20 +20,7 @@ fn driver() -> std::path::PathBuf {
 /// Runs the driver with `config` on stdin, off the async runtime (the sandbox serves meanwhile).
 async fn run_sdk(python: std::path::PathBuf, config: Value) -> Value {
     tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(python)
-            .arg(driver())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(config.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = test_support::run_peer(&python, &driver(), config.to_string().as_bytes());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "the Okta SDK failed:\n{stderr}");
         serde_json::from_slice(&out.stdout)

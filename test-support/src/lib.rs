@@ -58,3 +58,35 @@ pub fn peer_python(test: &str, modules: &[&str]) -> Option<PathBuf> {
     eprintln!("{msg}");
     None
 }
+
+/// Runs a peer script with `python`, writing `input` to its standard input, and returns its
+/// output once it exits. Panics (failing the test) if the interpreter cannot be started.
+/// Blocking: from async tests call it through `spawn_blocking` so servers keep running.
+pub fn run_peer(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    input: &[u8],
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} {}: {e}",
+                python.display(),
+                script.display()
+            )
+        });
+    if let Some(mut stdin) = child.stdin.take() {
+        // A peer that exits early closes its stdin; its output then tells what went wrong.
+        let _ = stdin.write_all(input);
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for {}: {e}", script.display()))
+}
