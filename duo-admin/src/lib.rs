@@ -75,6 +75,19 @@ impl Error {
     }
 }
 
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The offset asked for.
+    pub offset: u64,
+    /// `metadata.next_offset`, absent on the last page.
+    pub next_offset: Option<u64>,
+    /// `metadata.total_objects`, when Duo sends it.
+    pub total_objects: Option<u64>,
+}
+
 /// Duo's page-size limits: users 300; everything else 500.
 const USERS_MAX: u32 = 300;
 const OTHERS_MAX: u32 = 500;
@@ -85,9 +98,17 @@ pub struct AdminClientBuilder {
     config: TransportConfig,
     account_id: Option<String>,
     page_size: Option<u32>,
+    page_retries: u32,
 }
 
 impl AdminClientBuilder {
+    /// How many times a page that failed transiently (cut connection, truncated body, 5xx) is
+    /// fetched again before the listing fails (default 2; 429s are the retry policy's).
+    pub fn page_retries(mut self, n: u32) -> Self {
+        self.page_retries = n;
+        self
+    }
+
     /// The timeout of each request (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeout(timeout);
@@ -138,6 +159,7 @@ impl AdminClientBuilder {
                 transport: self.config.build()?,
                 account_id: self.account_id,
                 page_size: self.page_size,
+                page_retries: self.page_retries,
             }),
         })
     }
@@ -148,6 +170,7 @@ struct Inner {
     transport: Transport,
     account_id: Option<String>,
     page_size: Option<u32>,
+    page_retries: u32,
 }
 
 /// A client of the Duo Admin API. Cheap to clone.
@@ -173,6 +196,7 @@ impl AdminClient {
             config: TransportConfig::new(credentials, USER_AGENT),
             account_id: None,
             page_size: None,
+            page_retries: 2,
         }
     }
 
@@ -192,13 +216,92 @@ impl AdminClient {
         decode(envelope.response)
     }
 
-    /// Every item of a paged endpoint, page by page, as a stream.
-    fn paged<T: DeserializeOwned + Send + 'static>(
+    /// One page, re-fetched up to `page_retries` times when it fails in a way that may pass
+    /// (a cut connection, a truncated body, a 5xx) — the transport has already retried 429s.
+    async fn fetch_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+        limit: u32,
+        offset: u64,
+    ) -> Result<Page<T>, Error> {
+        let mut attempt = 0u32;
+        loop {
+            let result = self.fetch_page_once(path, params, limit, offset).await;
+            match result {
+                Err(Error::Duo(ref e))
+                    if e.is_transient()
+                        && !matches!(e, duo_auth::Error::RateLimited { .. })
+                        && attempt < self.inner.page_retries =>
+                {
+                    attempt += 1;
+                    let wait = Duration::from_secs(1 << attempt.min(5));
+                    tracing::debug!(path, offset, attempt, error = %e, "re-fetching a Duo page");
+                    self.inner.transport.runtime().sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn fetch_page_once<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+        limit: u32,
+        offset: u64,
+    ) -> Result<Page<T>, Error> {
+        let request = Request::get(path)
+            .params(params.iter().cloned())
+            .param("limit", limit.to_string())
+            .param("offset", offset.to_string());
+        let envelope = self
+            .inner
+            .transport
+            .call(&self.request(request), None)
+            .await?;
+        let items: Vec<T> = decode(envelope.response)?;
+        let number = |v: &Value| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        };
+        let next = match envelope.metadata.get("next_offset") {
+            None | Some(Value::Null) => None,
+            Some(v) => match number(v) {
+                Some(n) if n > offset => Some(n),
+                Some(n) => {
+                    return Err(Error::OffsetDidNotAdvance {
+                        path: path.to_owned(),
+                        offset,
+                        next: n,
+                    });
+                }
+                None => {
+                    return Err(Error::Duo(duo_auth::Error::UnexpectedResponse {
+                        status: 200,
+                        reason: "metadata.next_offset is not a number".to_owned(),
+                        body: v.to_string(),
+                    }));
+                }
+            },
+        };
+        let total = envelope.metadata.get("total_objects").and_then(number);
+        tracing::debug!(path, offset, count = items.len(), ?next, ?total, "Duo page");
+        Ok(Page {
+            items,
+            offset,
+            next_offset: next,
+            total_objects: total,
+        })
+    }
+
+    /// Every page of a paged endpoint, as a stream.
+    fn pages<T: DeserializeOwned + Send + 'static>(
         &self,
         path: String,
         params: Vec<(String, String)>,
         max: u32,
-    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Page<T>, Error>> + Send + 'static {
         let client = self.clone();
         let limit = self.inner.page_size.unwrap_or(max).min(max);
         futures::stream::try_unfold(Some(0u64), move |offset| {
@@ -209,47 +312,29 @@ impl AdminClient {
                 let Some(offset) = offset else {
                     return Ok(None);
                 };
-                let request = Request::get(path.clone())
-                    .params(params)
-                    .param("limit", limit.to_string())
-                    .param("offset", offset.to_string());
-                let envelope = client
-                    .inner
-                    .transport
-                    .call(&client.request(request), None)
-                    .await?;
-                let items: Vec<T> = decode(envelope.response)?;
-                let next = match envelope.metadata.get("next_offset") {
-                    None | Some(Value::Null) => None,
-                    Some(v) => {
-                        let next = v
-                            .as_u64()
-                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()));
-                        match next {
-                            Some(n) if n > offset => Some(n),
-                            Some(n) => {
-                                return Err(Error::OffsetDidNotAdvance {
-                                    path,
-                                    offset,
-                                    next: n,
-                                });
-                            }
-                            None => {
-                                return Err(Error::Duo(duo_auth::Error::UnexpectedResponse {
-                                    status: 200,
-                                    reason: "metadata.next_offset is not a number".to_owned(),
-                                    body: v.to_string(),
-                                }));
-                            }
-                        }
-                    }
-                };
-                tracing::debug!(%path, offset, count = items.len(), ?next, "Duo page");
-                Ok(Some((items, next)))
+                let page: Page<T> = client.fetch_page(&path, &params, limit, offset).await?;
+                let next = page.next_offset;
+                Ok(Some((page, next)))
             }
         })
-        .map_ok(|items| futures::stream::iter(items.into_iter().map(Ok)))
-        .try_flatten()
+    }
+
+    /// Every item of a paged endpoint, as a stream.
+    fn paged<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: String,
+        params: Vec<(String, String)>,
+        max: u32,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        self.pages(path, params, max)
+            .map_ok(|page: Page<T>| futures::stream::iter(page.items.into_iter().map(Ok)))
+            .try_flatten()
+    }
+
+    /// Every user, page by page, with Duo's paging metadata (for callers that check the listing
+    /// stayed consistent, like the [`import`] module).
+    pub fn user_pages(&self) -> impl Stream<Item = Result<Page<User>, Error>> + Send + 'static {
+        self.pages("/admin/v1/users".into(), Vec::new(), USERS_MAX)
     }
 
     /// Collects a stream into a vector (for small listings).
