@@ -20,7 +20,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod import;
 pub mod models;
+pub mod review;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,15 @@ pub enum Error {
     /// The credentials were refused.
     #[error(transparent)]
     Credentials(#[from] duo_auth::CredentialsError),
+    /// The listing kept changing while it was read (`total_objects` moved between pages) after
+    /// every restart: a complete, consistent read was not possible.
+    #[error("listing {path} changed during every one of {attempts} reads")]
+    ListingUnstable {
+        /// The endpoint.
+        path: String,
+        /// Walks tried.
+        attempts: u32,
+    },
     /// A paged listing's `next_offset` did not move past the current offset: following it would
     /// loop forever or repeat users.
     #[error("paging {path}: next_offset {next} does not advance past offset {offset}")]

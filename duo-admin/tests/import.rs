@@ -1,0 +1,346 @@
+//! Importing Duo users into a portal, and the access review, against the sandbox.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use duo_admin::AdminClient;
+use duo_admin::import::{Conflict, DuoRef, ImportOptions, MatchedBy, PortalUser, import};
+use duo_admin::review::AccessReview;
+use duo_auth::Credentials;
+use duo_auth::runtime::{Runtime, SleepFuture};
+use idp_sandbox::{DuoApplication, Fault, FaultKind, Sandbox};
+
+#[derive(Debug)]
+struct NoWait;
+
+impl Runtime for NoWait {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, _: Duration) -> SleepFuture {
+        Box::pin(std::future::ready(()))
+    }
+    fn random(&self) -> f64 {
+        0.0
+    }
+}
+
+fn client(app: &DuoApplication) -> AdminClient {
+    let creds = Credentials::new(
+        app.integration_key.as_str(),
+        app.secret_key.as_str(),
+        app.api_host.as_str(),
+    )
+    .unwrap();
+    AdminClient::builder(creds)
+        .loopback_http(true)
+        .runtime(Arc::new(NoWait))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_ten_thousand_users_exactly_through_faults() {
+    let sandbox = Sandbox::builder()
+        .users(10_000)
+        .groups(12)
+        .start()
+        .await
+        .unwrap();
+    let duo = sandbox.duo();
+    // Two Duo users share an alias: a portal user with that name is ambiguous.
+    let users = duo.users();
+    assert!(duo.add_alias(&users[1].username, "shared.alias"));
+    assert!(duo.add_alias(&users[3].username, "shared.alias"));
+    let users = duo.users();
+
+    // The portal: most by username, some by alias, some by email only, one explicit mapping,
+    // two portal users claiming one Duo user by email, one ambiguous alias, extras Duo lacks.
+    let mut portal = Vec::new();
+    let mut expected_by = std::collections::HashMap::new();
+    for (i, u) in users.iter().enumerate().skip(10) {
+        let (name, email, how) = match i % 10 {
+            2 if !u.aliases.is_empty() => (u.aliases[0].to_uppercase(), None, MatchedBy::Alias),
+            1 => (
+                format!("portal-{i}"),
+                Some(u.email.clone()),
+                MatchedBy::Email,
+            ),
+            3 if i == 13 => ("root".to_owned(), None, MatchedBy::Explicit),
+            _ => (u.username.clone(), None, MatchedBy::Username),
+        };
+        expected_by.insert(name.to_lowercase(), (u.user_id.clone(), how));
+        portal.push(PortalUser {
+            username: name,
+            email,
+        });
+    }
+    portal.push(PortalUser {
+        username: "twin-a".into(),
+        email: Some(users[5].email.clone()),
+    });
+    portal.push(PortalUser {
+        username: "twin-b".into(),
+        email: Some(users[5].email.to_uppercase()),
+    });
+    portal.push(PortalUser {
+        username: "shared.alias".into(),
+        email: None,
+    });
+    portal.push(PortalUser {
+        username: "only.in.portal".into(),
+        email: Some("nobody@example.org".into()),
+    });
+    let options = ImportOptions {
+        explicit: vec![("ROOT".into(), DuoRef::UserId(users[13].user_id.clone()))],
+        ..ImportOptions::default()
+    };
+
+    // Faults mid-run: a burst of 429s, a 5xx, a truncated page.
+    let faults = sandbox.faults();
+    faults.inject(
+        Fault::new("/admin/v1/users", FaultKind::TooManyRequests)
+            .after(3)
+            .times(4),
+    );
+    faults.inject(
+        Fault::new("/admin/v1/users", FaultKind::ServerError(503))
+            .after(10)
+            .times(1),
+    );
+    faults.inject(
+        Fault::new("/admin/v1/users", FaultKind::TruncatedBody)
+            .after(20)
+            .times(1),
+    );
+    let mut pages = 0;
+    let report = import(
+        &client(&sandbox.credentials().duo.admin),
+        &portal,
+        &options,
+        |p| pages = p.pages,
+    )
+    .await
+    .unwrap();
+    assert_eq!(faults.fired("/admin/v1/users"), 6, "every fault fired");
+    assert_eq!(pages, 34);
+    assert_eq!(report.duo_users, 10_000);
+
+    // Every Duo user exactly once: matched ∪ unmatched ∪ conflicted = all, disjoint.
+    let matched: HashSet<&str> = report
+        .matched
+        .iter()
+        .map(|m| m.duo_user_id.as_str())
+        .collect();
+    let unmatched: HashSet<&str> = report
+        .unmatched_duo
+        .iter()
+        .map(|u| u.user_id.as_str())
+        .collect();
+    assert_eq!(
+        matched.len(),
+        report.matched.len(),
+        "no Duo user matched twice"
+    );
+    assert!(matched.is_disjoint(&unmatched));
+    for m in &report.matched {
+        let (id, how) = &expected_by[&m.portal_username.to_lowercase()];
+        assert_eq!(
+            (&m.duo_user_id, m.matched_by),
+            (id, *how),
+            "{}",
+            m.portal_username
+        );
+    }
+    assert_eq!(report.matched.len(), 9_990);
+    assert!(
+        report
+            .matched
+            .iter()
+            .any(|m| m.matched_by == MatchedBy::Alias)
+    );
+    assert!(
+        report
+            .matched
+            .iter()
+            .any(|m| m.matched_by == MatchedBy::Email)
+    );
+    assert_eq!(
+        report
+            .matched
+            .iter()
+            .filter(|m| m.matched_by == MatchedBy::Explicit)
+            .count(),
+        1
+    );
+    // Authenticators come along.
+    let with_phone = report
+        .matched
+        .iter()
+        .find(|m| {
+            m.authenticators
+                .iter()
+                .any(|a| matches!(a, duo_admin::import::Authenticator::Phone { .. }))
+        })
+        .unwrap();
+    assert!(!with_phone.authenticators.is_empty());
+    assert!(report.matched.iter().any(|m| {
+        m.authenticators
+            .iter()
+            .any(|a| matches!(a, duo_admin::import::Authenticator::WebAuthn { .. }))
+    }));
+
+    // Conflicts, never a silent pick.
+    assert!(
+        report
+            .conflicts
+            .contains(&Conflict::DuoUserMatchedBySeveral {
+                duo_user_id: users[5].user_id.clone(),
+                portal_usernames: vec!["twin-a".into(), "twin-b".into()],
+            })
+    );
+    assert!(report.conflicts.iter().any(|c| matches!(c, Conflict::PortalUserMatchesSeveral { portal_username, duo_user_ids } if portal_username == "shared.alias" && duo_user_ids.len() == 2)));
+    assert_eq!(report.unmatched_portal, vec!["only.in.portal".to_owned()]);
+    // Duo users 0..10 are not in the portal; user 5 is claimed twice, so it is a conflict, not
+    // "unmatched": 9 + 9,990 matched + 1 conflicted = every user.
+    assert_eq!(unmatched.len(), 9);
+    assert!(
+        !unmatched.contains(users[5].user_id.as_str())
+            && !matched.contains(users[5].user_id.as_str())
+    );
+
+    // Stable: the same import twice serializes identically.
+    let again = import(
+        &client(&sandbox.credentials().duo.admin),
+        &portal,
+        &options,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::to_string(&again).unwrap(),
+        serde_json::to_string(&report).unwrap()
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_deleted_mid_walk_restarts_the_walk() {
+    let sandbox = Sandbox::builder().users(1_000).start().await.unwrap();
+    let duo = sandbox.duo();
+    let portal: Vec<PortalUser> = duo
+        .users()
+        .into_iter()
+        .map(|u| PortalUser {
+            username: u.username,
+            email: None,
+        })
+        .collect();
+    let victim = duo.users()[0].username.clone();
+    let mut deleted = false;
+    let mut attempts = HashSet::new();
+    let report = import(
+        &client(&sandbox.credentials().duo.admin),
+        &portal,
+        &ImportOptions::default(),
+        |p| {
+            attempts.insert(p.attempt);
+            if p.pages == 1 && !deleted {
+                deleted = duo.delete_user(&victim);
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert!(deleted);
+    assert_eq!(attempts.len(), 2, "the walk started again");
+    assert_eq!(
+        report.duo_users, 999,
+        "every remaining user, none hidden by the shift"
+    );
+    assert_eq!(report.matched.len(), 999);
+    assert_eq!(report.unmatched_portal, vec![victim]);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_review_snapshot_and_official_client_agree() {
+    let sandbox = Sandbox::builder()
+        .users(640)
+        .groups(6)
+        .start()
+        .await
+        .unwrap();
+    let admin = client(&sandbox.credentials().duo.admin);
+    let review = AccessReview::read(&admin).await.unwrap();
+    assert_eq!(review.users.len(), 640);
+    assert!(review.users.windows(2).all(|w| w[0].user_id < w[1].user_id));
+    assert_eq!(review.groups.len(), 6);
+    assert!(review.admins.iter().any(|a| a.role == "Owner"));
+    let users_csv = review.users_csv().unwrap();
+    assert_eq!(users_csv.lines().count(), 641);
+    assert!(users_csv.starts_with(
+        "user_id,username,realname,email,status,is_enrolled,last_login,authenticators"
+    ));
+    assert!(users_csv.contains("locked out"));
+    let expected_memberships: usize = sandbox.duo().users().len()
+        - sandbox
+            .duo()
+            .users()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == 0)
+            .count();
+    assert_eq!(review.memberships.len(), expected_memberships);
+    assert_eq!(
+        review.memberships_csv().unwrap().lines().count(),
+        expected_memberships + 1
+    );
+    assert_eq!(
+        AccessReview::read(&admin).await.unwrap().to_json(),
+        review.to_json(),
+        "stable"
+    );
+    let json: serde_json::Value = serde_json::from_str(&review.to_json()).unwrap();
+    assert_eq!(json["users"].as_array().unwrap().len(), 640);
+
+    // The official Python client lists the same users in the same order as we do.
+    if let Some(python) = test_support::peer_python(
+        "access_review_snapshot_and_official_client_agree",
+        &["duo_client"],
+    ) {
+        let app = sandbox.credentials().duo.admin.clone();
+        let script = test_support::workspace_root().join("duo-admin/tests/peers/get_users.py");
+        let out = tokio::task::spawn_blocking(move || {
+            test_support::run_peer(
+                &python,
+                &script,
+                serde_json::to_string(&app).unwrap().as_bytes(),
+            )
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+        let ours: Vec<String> = {
+            use futures::TryStreamExt;
+            admin
+                .users()
+                .map_ok(|u| u.user_id)
+                .try_collect()
+                .await
+                .unwrap()
+        };
+        assert_eq!(theirs.len(), 640);
+        assert_eq!(theirs, ours);
+    }
+    sandbox.shutdown().await;
+}
