@@ -190,9 +190,6 @@ struct Tables<'a> {
     /// possibly with repeats.
     start: Vec<u32>,
     member_groups: Vec<u32>,
-    /// `order_hash` of every directory and portal user's key, in input order.
-    dir_hash: Vec<u64>,
-    portal_hash: Vec<u64>,
     /// The walk splits the hash space into `1 << range_bits` ranges by the hash's top bits.
     range_bits: u32,
 }
@@ -261,13 +258,7 @@ impl<'a> Tables<'a> {
         }
         drop(fill);
 
-        let dir_hash: Vec<u64> = users.iter().map(|u| order_hash(u.login.key())).collect();
-        let portal_hash: Vec<u64> = portal
-            .users()
-            .iter()
-            .map(|u| order_hash(u.login().key()))
-            .collect();
-        let ranges = (dir_hash.len() + portal_hash.len()).div_ceil(RANGE_RECORDS);
+        let ranges = (users.len() + portal.users().len()).div_ceil(RANGE_RECORDS);
         let range_bits = ranges.max(1).next_power_of_two().trailing_zeros().min(16);
 
         Self {
@@ -280,8 +271,6 @@ impl<'a> Tables<'a> {
             access,
             start,
             member_groups,
-            dir_hash,
-            portal_hash,
             range_bits,
         }
     }
@@ -304,48 +293,52 @@ impl<'a> Tables<'a> {
     /// be empty, not both).
     ///
     /// The canonical order is random with respect to memory, so the walk never follows it
-    /// through the inputs. It reads every input record once, front to back, copying what the
-    /// plan and the fingerprint need (key, canonical encoding, group or role indices) into an
-    /// arena grouped by range of the hash space (top hash bits); then it sorts and merges one
-    /// cache-sized range at a time.
+    /// through the inputs. It reads the input records front to back, copying what the plan and
+    /// the fingerprint need (key, canonical encoding, group or role indices) into an arena
+    /// grouped by range of the hash space (top hash bits), one block of ranges at a time; then
+    /// it sorts and merges one cache-sized range at a time.
     fn walk(
         &self,
         directory: &Directory,
         portal: &Portal,
         mut visit: impl FnMut(&Arena, &[Rec], &[Rec]),
     ) {
-        let mut arena = Arena::build(self, directory, portal);
-        for range in 0..1usize << self.range_bits {
-            arena.sort_range(range);
-            let (dir, port) = arena.range(range);
-            // Records with the same key as `recs[from]`, from `from` on (ties are rare: the
-            // hash decides almost every comparison).
-            let run_end = |recs: &[Rec], from: usize| {
-                let first = &recs[from];
-                let mut end = from + 1;
-                while end < recs.len()
-                    && recs[end].hash == first.hash
-                    && arena.key(&recs[end]) == arena.key(first)
-                {
-                    end += 1;
-                }
-                end
-            };
-            let (mut i, mut j) = (0, 0);
-            loop {
-                let side = match (dir.get(i), port.get(j)) {
-                    (None, None) => break,
-                    (Some(_), None) => Ordering::Less,
-                    (None, Some(_)) => Ordering::Greater,
-                    (Some(d), Some(p)) => d
-                        .hash
-                        .cmp(&p.hash)
-                        .then_with(|| arena.key(d).cmp(arena.key(p))),
+        let mut arenas = Arena::fill(self, directory, portal);
+        let mut scratch = Vec::new();
+        for arena in &mut arenas {
+            arena.sort(self.range_bits, &mut scratch);
+            let arena = &*arena;
+            let (dir, port) = (&arena.dir[..], &arena.portal[..]);
+            {
+                // Records with the same key as `recs[from]`, from `from` on (ties are rare: the
+                // hash decides almost every comparison).
+                let run_end = |recs: &[Rec], from: usize| {
+                    let first = &recs[from];
+                    let mut end = from + 1;
+                    while end < recs.len()
+                        && recs[end].hash == first.hash
+                        && arena.key(&recs[end]) == arena.key(first)
+                    {
+                        end += 1;
+                    }
+                    end
                 };
-                let i_end = if side.is_gt() { i } else { run_end(dir, i) };
-                let j_end = if side.is_lt() { j } else { run_end(port, j) };
-                visit(&arena, &dir[i..i_end], &port[j..j_end]);
-                (i, j) = (i_end, j_end);
+                let (mut i, mut j) = (0, 0);
+                loop {
+                    let side = match (dir.get(i), port.get(j)) {
+                        (None, None) => break,
+                        (Some(_), None) => Ordering::Less,
+                        (None, Some(_)) => Ordering::Greater,
+                        (Some(d), Some(p)) => d
+                            .hash
+                            .cmp(&p.hash)
+                            .then_with(|| arena.key(d).cmp(arena.key(p))),
+                    };
+                    let i_end = if side.is_gt() { i } else { run_end(dir, i) };
+                    let j_end = if side.is_lt() { j } else { run_end(port, j) };
+                    visit(arena, &dir[i..i_end], &port[j..j_end]);
+                    (i, j) = (i_end, j_end);
+                }
             }
         }
     }
@@ -402,211 +395,157 @@ impl Rec {
 /// Where the login sits inside an encoding: after the one-byte tag and its `u32` length.
 const LOGIN_AT: usize = 5;
 
-/// Every record, grouped by range of the hash space (input order within a range until the
-/// range is sorted).
+/// The records of one range of the hash space: their bytes and their [`Rec`]s (input order
+/// until [`Arena::sort`]).
+#[derive(Default)]
 struct Arena {
     bytes: Vec<u8>,
-    /// Range `r`'s records lie in `bytes[byte_starts[r]..byte_starts[r + 1]]`.
-    byte_starts: Vec<usize>,
     dir: Vec<Rec>,
     portal: Vec<Rec>,
-    dir_starts: Vec<usize>,
-    portal_starts: Vec<usize>,
 }
 
 fn len32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-/// Appends to a pre-sized slice.
-struct Writer<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
+fn put_u32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_le_bytes());
 }
 
-impl Writer<'_> {
-    fn bytes(&mut self, value: &[u8]) {
-        self.buf[self.pos..self.pos + value.len()].copy_from_slice(value);
-        self.pos += value.len();
-    }
-
-    fn u8(&mut self, value: u8) {
-        self.buf[self.pos] = value;
-        self.pos += 1;
-    }
-
-    fn u32(&mut self, value: u32) {
-        self.bytes(&value.to_le_bytes());
-    }
-
-    fn str(&mut self, value: &str) {
-        self.u32(len32(value.len()));
-        self.bytes(value.as_bytes());
-    }
+fn put_str(out: &mut Vec<u8>, value: &str) {
+    put_u32(out, len32(value.len()));
+    out.extend_from_slice(value.as_bytes());
 }
 
-/// Distinct consecutive values.
-fn dedup_count(values: &[u32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .filter(|&(i, v)| i == 0 || values[i - 1] != *v)
-        .count()
-}
-
-fn dir_size(tables: &Tables<'_>, user: &DirectoryUser, u: usize) -> (usize, usize) {
-    let groups = dedup_count(tables.groups_of(u));
-    let encoded = 1
-        + 4
-        + user.login.as_str().len()
-        + 4
-        + user.id.len()
-        + 4
-        + user.status.as_str().len()
-        + 4
-        + 4 * groups;
-    let key = if !user.login.is_folded() {
-        0
-    } else {
+/// Bytes a directory record takes in an arena (encoding plus stored key).
+fn dir_size(tables: &Tables<'_>, user: &DirectoryUser, u: usize) -> usize {
+    let groups = tables.groups_of(u).len();
+    let key = if user.login.is_folded() {
         user.login.key().len()
+    } else {
+        0
     };
-    (encoded, encoded + key)
+    1 + 4 + user.login.as_str().len() + 4 + user.id.len() + 4 + 16 + 4 + 4 * groups + key
 }
 
-fn portal_size(user: &PortalUser) -> (usize, usize) {
-    let grants: usize = user.grants().iter().map(|g| 4 + g.role.len() + 1).sum();
-    let encoded = 1 + 4 + user.login().as_str().len() + 1 + 4 + grants;
-    let key = if !user.login().is_folded() {
-        0
-    } else {
+/// Bytes a portal record takes in an arena (encoding, stored key and role words).
+fn portal_size(user: &PortalUser) -> usize {
+    let grants: usize = user.grants().iter().map(|g| 4 + g.role.len() + 1 + 4).sum();
+    let key = if user.login().is_folded() {
         user.login().key().len()
+    } else {
+        0
     };
-    // Room for a word per grant; only managed roles use theirs.
-    (encoded, encoded + key + 4 * user.grants().len())
+    1 + 4 + user.login().as_str().len() + 1 + 4 + grants + key
+}
+
+/// Average of `size` over up to 1024 evenly spread items (for reserving arena capacity).
+fn sampled_average(count: usize, size: impl Fn(usize) -> usize) -> usize {
+    if count == 0 {
+        return 0;
+    }
+    let step = count.div_ceil(1024);
+    let sampled: Vec<usize> = (0..count).step_by(step).map(size).collect();
+    sampled.iter().sum::<usize>().div_ceil(sampled.len())
 }
 
 impl Arena {
-    /// Copies every record into its range, reading the inputs in order.
-    fn build(tables: &Tables<'_>, directory: &Directory, portal: &Portal) -> Self {
+    /// One arena per range, filled reading every input record once, in input order.
+    fn fill(tables: &Tables<'_>, directory: &Directory, portal: &Portal) -> Vec<Arena> {
         let ranges = 1usize << tables.range_bits;
         let (users, portal_users) = (directory.users(), portal.users());
+        // Reserve about what each range needs (the hash spreads users evenly), so that buffers
+        // rarely grow.
+        let dir_average = sampled_average(users.len(), |u| dir_size(tables, &users[u], u));
+        let portal_average = sampled_average(portal_users.len(), |p| portal_size(&portal_users[p]));
+        let reserve = |count: usize| {
+            let per_range = count.div_ceil(ranges);
+            per_range + per_range / 8 + 16
+        };
+        let (dirs, ports) = (reserve(users.len()), reserve(portal_users.len()));
+        let bytes = dirs * dir_average + ports * portal_average;
+        let mut arenas: Vec<Arena> = (0..ranges)
+            .map(|_| Arena {
+                bytes: Vec::with_capacity(bytes),
+                dir: Vec::with_capacity(dirs),
+                portal: Vec::with_capacity(ports),
+            })
+            .collect();
 
-        // Sizes first, so that every range gets an exact slice of one allocation.
-        let mut dir_starts = vec![0usize; ranges + 1];
-        let mut portal_starts = vec![0usize; ranges + 1];
-        let mut byte_starts = vec![0usize; ranges + 1];
         for (u, user) in users.iter().enumerate() {
-            let range = tables.range_of(tables.dir_hash[u]);
-            dir_starts[range + 1] += 1;
-            byte_starts[range + 1] += dir_size(tables, user, u).1;
-        }
-        for (p, user) in portal_users.iter().enumerate() {
-            let range = tables.range_of(tables.portal_hash[p]);
-            portal_starts[range + 1] += 1;
-            byte_starts[range + 1] += portal_size(user).1;
-        }
-        for r in 0..ranges {
-            dir_starts[r + 1] += dir_starts[r];
-            portal_starts[r + 1] += portal_starts[r];
-            byte_starts[r + 1] += byte_starts[r];
-        }
-
-        let mut bytes = vec![0u8; byte_starts[ranges]];
-        let mut dir = vec![Rec::default(); users.len()];
-        let mut port = vec![Rec::default(); portal_users.len()];
-        let mut byte_fill = byte_starts.clone();
-
-        let mut fill = dir_starts.clone();
-        for (u, user) in users.iter().enumerate() {
-            let hash = tables.dir_hash[u];
-            let range = tables.range_of(hash);
-            let (encoded, size) = dir_size(tables, user, u);
-            let off = byte_fill[range];
-            byte_fill[range] += size;
-            let mut w = Writer {
-                buf: &mut bytes[off..off + size],
-                pos: 0,
-            };
+            let hash = order_hash(user.login.key());
+            let arena = &mut arenas[tables.range_of(hash)];
+            let out = &mut arena.bytes;
+            let off = out.len();
             // Canonical encoding: tag 1, login as spelt, id, status, mapped groups.
-            w.u8(1);
-            w.str(user.login.as_str());
-            w.str(&user.id);
-            w.str(user.status.as_str());
+            out.push(1);
+            put_str(out, user.login.as_str());
+            put_str(out, &user.id);
+            put_str(out, user.status.as_str());
             let groups = tables.groups_of(u);
-            let count = dedup_count(groups);
-            w.u32(len32(count));
-            let each = |i: usize, g: &u32| (i == 0 || groups[i - 1] != *g).then_some(*g);
-            for g in groups.iter().enumerate().filter_map(|(i, g)| each(i, g)) {
-                w.u32(g);
+            let count_at = out.len();
+            put_u32(out, 0);
+            let mut count: u32 = 0;
+            for (i, &g) in groups.iter().enumerate() {
+                if i == 0 || groups[i - 1] != g {
+                    put_u32(out, g);
+                    count += 1;
+                }
             }
+            out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+            let encoded = out.len() - off;
             let mut key = len32(user.login.key().len());
             if user.login.is_folded() {
-                w.bytes(user.login.key().as_bytes());
+                out.extend_from_slice(user.login.key().as_bytes());
                 key |= KEY_STORED;
             }
-            let rec = Rec {
+            arena.dir.push(Rec {
                 hash,
                 off,
                 idx: index(u),
                 encoded: len32(encoded),
                 key,
-                words: len32(count),
-            };
-            dir[fill[range]] = rec;
-            fill[range] += 1;
+                words: count,
+            });
         }
 
-        let mut fill = portal_starts.clone();
         for (p, user) in portal_users.iter().enumerate() {
-            let hash = tables.portal_hash[p];
-            let range = tables.range_of(hash);
-            let (encoded, size) = portal_size(user);
-            let off = byte_fill[range];
-            byte_fill[range] += size;
-            let mut w = Writer {
-                buf: &mut bytes[off..off + size],
-                pos: 0,
-            };
+            let hash = order_hash(user.login().key());
+            let arena = &mut arenas[tables.range_of(hash)];
+            let out = &mut arena.bytes;
+            let off = out.len();
             // Canonical encoding: tag 2, login as spelt, protected, every grant and its source.
-            w.u8(2);
-            w.str(user.login().as_str());
-            w.u8(u8::from(user.is_protected()));
-            w.u32(len32(user.grants().len()));
+            out.push(2);
+            put_str(out, user.login().as_str());
+            out.push(u8::from(user.is_protected()));
+            put_u32(out, len32(user.grants().len()));
             for grant in user.grants() {
-                w.str(&grant.role);
-                w.u8(grant.source.code());
+                put_str(out, &grant.role);
+                out.push(grant.source.code());
             }
+            let encoded = out.len() - off;
             let mut key = len32(user.login().key().len());
             if user.login().is_folded() {
-                w.bytes(user.login().key().as_bytes());
+                out.extend_from_slice(user.login().key().as_bytes());
                 key |= KEY_STORED;
             }
             let mut words = 0;
             for grant in user.grants() {
                 if let Some(&r) = tables.role_index.get(grant.role.as_str()) {
-                    w.u32(r << 1 | u32::from(grant.source == GrantSource::Sync));
+                    put_u32(out, r << 1 | u32::from(grant.source == GrantSource::Sync));
                     words += 1;
                 }
             }
-            let rec = Rec {
+            arena.portal.push(Rec {
                 hash,
                 off,
                 idx: index(p),
                 encoded: len32(encoded),
                 key,
                 words,
-            };
-            port[fill[range]] = rec;
-            fill[range] += 1;
+            });
         }
-        Self {
-            bytes,
-            byte_starts,
-            dir,
-            portal: port,
-            dir_starts,
-            portal_starts,
-        }
+        arenas
     }
 
     fn encoded(&self, rec: &Rec) -> &[u8] {
@@ -634,28 +573,12 @@ impl Arena {
         self.words(rec, false)
     }
 
-    /// One range's directory and portal records.
-    fn range(&self, range: usize) -> (&[Rec], &[Rec]) {
-        (
-            &self.dir[self.dir_starts[range]..self.dir_starts[range + 1]],
-            &self.portal[self.portal_starts[range]..self.portal_starts[range + 1]],
-        )
-    }
-
-    /// Sorts one range's records into canonical order.
-    fn sort_range(&mut self, range: usize) {
-        let Arena {
-            bytes,
-            byte_starts,
-            dir,
-            portal,
-            dir_starts,
-            portal_starts,
-        } = self;
-        // The walk visits the range's records in hash order, which is random within the
-        // range: read the range front to back first so that those visits hit the cache.
-        let region = &bytes[byte_starts[range]..byte_starts[range + 1]];
-        let touched = region
+    /// Sorts the records into canonical order; `skip` top hash bits are the same for all.
+    fn sort(&mut self, skip: u32, scratch: &mut Vec<Rec>) {
+        let Arena { bytes, dir, portal } = self;
+        // The walk visits the records in hash order, which is random within the arena: read
+        // it front to back first so that those visits hit the cache.
+        let touched = bytes
             .chunks(64)
             .fold(0u8, |acc, line| acc.wrapping_add(line[0]));
         std::hint::black_box(touched);
@@ -667,10 +590,43 @@ impl Arena {
                 .then_with(|| arena_key(a).cmp(arena_key(b)))
                 .then_with(|| encoded(a).cmp(encoded(b)))
         };
-        let dir = &mut dir[dir_starts[range]..dir_starts[range + 1]];
-        let portal = &mut portal[portal_starts[range]..portal_starts[range + 1]];
-        dir.sort_unstable_by(order);
-        portal.sort_unstable_by(order);
+        sort_recs(dir, scratch, skip, order);
+        sort_recs(portal, scratch, skip, order);
+    }
+}
+
+/// Sorts `recs` by `order`, whose first key is the hash: a counting sort on the hash bits after
+/// the `skip` top bits (equal for all), then `order` within each small bucket.
+fn sort_recs(
+    recs: &mut [Rec],
+    scratch: &mut Vec<Rec>,
+    skip: u32,
+    order: impl Fn(&Rec, &Rec) -> Ordering + Copy,
+) {
+    const BITS: u32 = 10;
+    if recs.len() < 256 {
+        recs.sort_unstable_by(order);
+        return;
+    }
+    let digit = |rec: &Rec| ((rec.hash << skip) >> (64 - BITS)) as usize;
+    let mut starts = [0usize; (1 << BITS) + 1];
+    for rec in recs.iter() {
+        starts[digit(rec) + 1] += 1;
+    }
+    for d in 0..1 << BITS {
+        starts[d + 1] += starts[d];
+    }
+    scratch.clear();
+    scratch.resize(recs.len(), Rec::default());
+    let mut fill = starts;
+    for rec in recs.iter() {
+        let slot = &mut fill[digit(rec)];
+        scratch[*slot] = *rec;
+        *slot += 1;
+    }
+    recs.copy_from_slice(scratch);
+    for d in 0..1 << BITS {
+        recs[starts[d]..starts[d + 1]].sort_unstable_by(order);
     }
 }
 
