@@ -84,7 +84,7 @@ pub enum Authenticator {
         /// Number.
         number: Option<String>,
         /// Platform.
-        platform: Option<String>,
+        platform: Option<crate::models::Platform>,
         /// Whether Duo Mobile is activated.
         activated: bool,
         /// Capabilities.

@@ -22,6 +22,7 @@
 
 pub mod import;
 pub mod models;
+pub mod pacing;
 pub mod review;
 
 use std::sync::Arc;
@@ -110,9 +111,16 @@ pub struct AdminClientBuilder {
     account_id: Option<String>,
     page_size: Option<u32>,
     page_retries: u32,
+    pacing: Option<pacing::Pacing>,
 }
 
 impl AdminClientBuilder {
+    /// Pace requests on the client side (off by default; see [`pacing`]).
+    pub fn pacing(mut self, pacing: pacing::Pacing) -> Self {
+        self.pacing = Some(pacing);
+        self
+    }
+
     /// How many times a page that failed transiently (cut connection, truncated body, 5xx) is
     /// fetched again before the listing fails (default 2; 429s are the retry policy's).
     pub fn page_retries(mut self, n: u32) -> Self {
@@ -171,6 +179,7 @@ impl AdminClientBuilder {
                 account_id: self.account_id,
                 page_size: self.page_size,
                 page_retries: self.page_retries,
+                pacer: self.pacing.map(pacing::Pacer::new),
             }),
         })
     }
@@ -182,6 +191,7 @@ struct Inner {
     account_id: Option<String>,
     page_size: Option<u32>,
     page_retries: u32,
+    pacer: Option<pacing::Pacer>,
 }
 
 /// A client of the Duo Admin API. Cheap to clone.
@@ -208,6 +218,7 @@ impl AdminClient {
             account_id: None,
             page_size: None,
             page_retries: 2,
+            pacing: None,
         }
     }
 
@@ -218,13 +229,26 @@ impl AdminClient {
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, request: Request) -> Result<T, Error> {
-        let envelope = self
+    /// Sends a request (paced when pacing is on) and reads the envelope.
+    async fn call(&self, request: Request) -> Result<duo_auth::transport::Envelope, Error> {
+        if let Some(pacer) = &self.inner.pacer {
+            let runtime = self.inner.transport.runtime();
+            let class = pacing::EndpointClass::of(request.method(), request.path());
+            let wait = pacer.reserve(class, runtime.now());
+            if !wait.is_zero() {
+                tracing::trace!(?wait, path = request.path(), "pacing");
+                runtime.sleep(wait).await;
+            }
+        }
+        Ok(self
             .inner
             .transport
             .call(&self.request(request), None)
-            .await?;
-        decode(envelope.response)
+            .await?)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, request: Request) -> Result<T, Error> {
+        decode(self.call(request).await?.response)
     }
 
     /// One page, re-fetched up to `page_retries` times when it fails in a way that may pass
@@ -266,11 +290,7 @@ impl AdminClient {
             .params(params.iter().cloned())
             .param("limit", limit.to_string())
             .param("offset", offset.to_string());
-        let envelope = self
-            .inner
-            .transport
-            .call(&self.request(request), None)
-            .await?;
+        let envelope = self.call(request).await?;
         let items: Vec<T> = decode(envelope.response)?;
         let number = |v: &Value| {
             v.as_u64()
@@ -459,15 +479,7 @@ impl AdminClient {
     /// Creates a user.
     pub async fn create_user(&self, user: &NewUser) -> Result<User, Error> {
         let body = serde_json::to_value(user).unwrap_or(Value::Null);
-        let envelope = self
-            .inner
-            .transport
-            .call(
-                &self.request(Request::post("/admin/v1/users").json(body)),
-                None,
-            )
-            .await?;
-        decode(envelope.response)
+        self.get(Request::post("/admin/v1/users").json(body)).await
     }
 
     /// Creates several users in one request (`users` travels as a JSON *string*, as Duo wants).

@@ -24,6 +24,22 @@ open_enum! {
     }
 }
 
+open_enum! {
+    /// A phone's platform.
+    pub enum Platform {
+        /// iPhone, iPad.
+        AppleIos = "Apple iOS",
+        /// Android.
+        GoogleAndroid = "Google Android",
+        /// Windows Phone.
+        WindowsPhone = "Windows Phone",
+        /// A phone Duo knows nothing about (landlines, SMS-only phones).
+        Unknown = "Unknown",
+        /// A generic smartphone.
+        Generic = "Generic Smartphone",
+    }
+}
+
 /// A group, as listed or as embedded in a user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
@@ -58,7 +74,7 @@ pub struct Phone {
     pub kind: Option<String>,
     /// `Apple iOS`, `Google Android`, …
     #[serde(default)]
-    pub platform: Option<String>,
+    pub platform: Option<Platform>,
     /// Whether Duo Mobile is activated.
     #[serde(default)]
     pub activated: Option<bool>,

@@ -364,3 +364,77 @@ async fn paging_survives_rate_limits_and_refuses_a_stuck_offset() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 699);
     sandbox.shutdown().await;
 }
+
+/// Records the waits it is asked for without waiting.
+#[derive(Debug, Default)]
+struct Recorder(std::sync::Mutex<Vec<Duration>>);
+
+impl Runtime for Recorder {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, d: Duration) -> SleepFuture {
+        self.0.lock().unwrap().push(d);
+        Box::pin(std::future::ready(()))
+    }
+    fn random(&self) -> f64 {
+        0.0
+    }
+}
+
+#[tokio::test]
+async fn pacing_spaces_requests_per_endpoint_class() {
+    let sandbox = Sandbox::builder().users(250).start().await.unwrap();
+    let app = &sandbox.credentials().duo.admin;
+    let creds = Credentials::new(
+        app.integration_key.as_str(),
+        app.secret_key.as_str(),
+        app.api_host.as_str(),
+    )
+    .unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let paced = AdminClient::builder(creds)
+        .loopback_http(true)
+        .runtime(recorder.clone())
+        .page_size(50)
+        .pacing(duo_admin::pacing::Pacing {
+            reads_per_minute: 60,
+            writes_per_minute: 6,
+            logs_per_minute: 1,
+        })
+        .build()
+        .unwrap();
+    let users: Vec<duo_admin::User> = paced.users().try_collect().await.unwrap();
+    assert_eq!(users.len(), 250);
+    // Five pages at 60 reads/minute: the first at once, then about 1 s apart (the clock runs
+    // on while the requests are made, so each wait is a little under its slot).
+    let waits = recorder.0.lock().unwrap().clone();
+    assert_eq!(waits.len(), 4, "{waits:?}");
+    let total: f64 = waits.iter().map(Duration::as_secs_f64).sum();
+    assert!(
+        (9.0..=10.0).contains(&total),
+        "waits 1+2+3+4 s minus elapsed time: {waits:?}"
+    );
+    // Writes are paced on their own budget: the first write is not held back by the reads.
+    paced
+        .create_user(&NewUser {
+            username: "paced.one".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(recorder.0.lock().unwrap().len(), 4);
+    paced
+        .create_user(&NewUser {
+            username: "paced.two".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let waits = recorder.0.lock().unwrap().clone();
+    assert!(
+        waits.len() == 5 && waits[4] > Duration::from_secs(9),
+        "{waits:?}"
+    );
+    sandbox.shutdown().await;
+}
