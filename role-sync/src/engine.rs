@@ -5,16 +5,19 @@
 //!
 //! 1. intern managed roles and mapped groups (sorted, so indices follow name order);
 //! 2. invert group → members into a per-user list of mapped groups (counting sort, O(D + M));
-//! 3. hash every login key (FNV-1a 64), in input order;
-//! 4. walk the canonical order `(hash, key, encoded record)` one range of the hash space at a
-//!    time: copy the range's records (read front to back) into a small arena, sort them there,
-//!    merge directory and portal records by key, hash them into the fingerprint and decide each
-//!    key's action (create, change, revocation, conflict or nothing) — O(n log n) overall;
+//! 3. read every directory and portal user once, in input order: hash its folded login
+//!    (FNV-1a 64) and append its canonical encoding, key and group or role indices to the arena
+//!    of its range of the hash space (top hash bits; about 8k records per range);
+//! 4. per range: sort the records into the canonical order `(hash, key, encoding)` (radix on the
+//!    next hash bits, then a comparison sort of tiny buckets), merge directory and portal
+//!    records by key, feed the encodings to the fingerprint and decide each key's action
+//!    (create, change, revocation, conflict or nothing) — O(n log n) overall;
 //! 5. sort the (usually short) action lists by key and evaluate the guards.
 //!
-//! Memory access stays sequential over the inputs (the canonical order is random with respect
-//! to memory, so it is only ever followed inside the cache-sized arena), and nothing is
-//! allocated per user on the unchanged path.
+//! The canonical order is random with respect to memory, so it is only ever followed inside a
+//! cache-sized range arena; the inputs are read front to back. Nothing is allocated per user on
+//! the unchanged path. Extra memory is about the size of the encodings (≈ 70 bytes per user)
+//! plus 32 bytes per user.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -294,9 +297,9 @@ impl<'a> Tables<'a> {
     ///
     /// The canonical order is random with respect to memory, so the walk never follows it
     /// through the inputs. It reads the input records front to back, copying what the plan and
-    /// the fingerprint need (key, canonical encoding, group or role indices) into an arena
-    /// grouped by range of the hash space (top hash bits), one block of ranges at a time; then
-    /// it sorts and merges one cache-sized range at a time.
+    /// the fingerprint need (key, canonical encoding, group or role indices) into the arena of
+    /// their range of the hash space (top hash bits); then it sorts and merges one cache-sized
+    /// range at a time.
     fn walk(
         &self,
         directory: &Directory,
