@@ -200,16 +200,6 @@ pub struct AdminClient {
     inner: Arc<Inner>,
 }
 
-fn decode<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
-    serde_json::from_value(value.clone()).map_err(|e| {
-        Error::Duo(duo_auth::Error::UnexpectedResponse {
-            status: 200,
-            reason: format!("the response does not have the expected shape: {e}"),
-            body: value.to_string(),
-        })
-    })
-}
-
 impl AdminClient {
     /// A builder for an Admin API application's credentials.
     pub fn builder(credentials: Credentials) -> AdminClientBuilder {
@@ -248,7 +238,7 @@ impl AdminClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, request: Request) -> Result<T, Error> {
-        decode(self.call(request).await?.response)
+        Ok(self.call(request).await?.decode()?)
     }
 
     /// One page, re-fetched up to `page_retries` times when it fails in a way that may pass
@@ -291,7 +281,7 @@ impl AdminClient {
             .param("limit", limit.to_string())
             .param("offset", offset.to_string());
         let envelope = self.call(request).await?;
-        let items: Vec<T> = decode(envelope.response)?;
+        let items: Vec<T> = envelope.decode()?;
         let number = |v: &Value| {
             v.as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))

@@ -137,6 +137,19 @@ impl TransportConfig {
     }
 }
 
+impl Envelope {
+    /// The `response` member as a typed value; a shape mismatch is
+    /// [`Error::UnexpectedResponse`] carrying the response. Deserializes from a borrow: no copy
+    /// of the (possibly large) response is made on the way.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        T::deserialize(&self.response).map_err(|e| Error::UnexpectedResponse {
+            status: 200,
+            reason: format!("the response does not have the expected shape: {e}"),
+            body: self.response.to_string(),
+        })
+    }
+}
+
 /// Signs, sends and retries requests for one Duo application.
 #[derive(Debug, Clone)]
 pub struct Transport {
@@ -333,14 +346,15 @@ pub fn parse_envelope(raw: &RawResponse, attempts: u32) -> Result<Envelope, Erro
     if stat != Some("OK") {
         return Err(unexpected(raw, "the body is not Duo's envelope (no stat)"));
     }
-    let Some(response) = json.get("response").cloned() else {
+    // Take the members out rather than clone them: a page of users is large.
+    let mut json = json;
+    let Some(response) = json.get_mut("response").map(Value::take) else {
         return Err(unexpected(raw, "the envelope has no response"));
     };
-    let metadata = json
-        .get("metadata")
-        .or_else(|| response.get("metadata"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let metadata = match json.get_mut("metadata").map(Value::take) {
+        Some(m) if !m.is_null() => m,
+        _ => response.get("metadata").cloned().unwrap_or(Value::Null),
+    };
     Ok(Envelope { response, metadata })
 }
 

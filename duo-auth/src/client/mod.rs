@@ -114,11 +114,7 @@ pub struct AuthClient {
 }
 
 fn decode<T: DeserializeOwned>(envelope: Envelope) -> Result<T, Error> {
-    serde_json::from_value(envelope.response.clone()).map_err(|e| Error::UnexpectedResponse {
-        status: 200,
-        reason: format!("the response does not have the expected shape: {e}"),
-        body: envelope.response.to_string(),
-    })
+    envelope.decode()
 }
 
 impl AuthClient {
