@@ -320,7 +320,7 @@ impl<'a> Tables<'a> {
                     let mut end = from + 1;
                     while end < recs.len()
                         && recs[end].hash == first.hash
-                        && arena.key(&recs[end]) == arena.key(first)
+                        && same_bytes(arena.key(&recs[end]), arena.key(first))
                     {
                         end += 1;
                     }
@@ -332,10 +332,14 @@ impl<'a> Tables<'a> {
                         (None, None) => break,
                         (Some(_), None) => Ordering::Less,
                         (None, Some(_)) => Ordering::Greater,
-                        (Some(d), Some(p)) => d
-                            .hash
-                            .cmp(&p.hash)
-                            .then_with(|| arena.key(d).cmp(arena.key(p))),
+                        (Some(d), Some(p)) => d.hash.cmp(&p.hash).then_with(|| {
+                            let (dk, pk) = (arena.key(d), arena.key(p));
+                            if same_bytes(dk, pk) {
+                                Ordering::Equal
+                            } else {
+                                dk.cmp(pk)
+                            }
+                        }),
                     };
                     let i_end = if side.is_gt() { i } else { run_end(dir, i) };
                     let j_end = if side.is_lt() { j } else { run_end(port, j) };
@@ -596,6 +600,18 @@ impl Arena {
         sort_recs(dir, scratch, skip, order);
         sort_recs(portal, scratch, skip, order);
     }
+}
+
+/// Byte equality for short strings without a call into `memcmp` (keys are compared once per
+/// matched login, and nearly always equal).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tails_equal = a_words.remainder().iter().eq(b_words.remainder());
+    let word = |w: &[u8]| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+    tails_equal && a_words.zip(b_words).all(|(x, y)| word(x) == word(y))
 }
 
 /// Sorts `recs` by `order`, whose first key is the hash: a counting sort on the hash bits after
@@ -1187,6 +1203,24 @@ impl<'t, 'a> Planner<'t, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let samples: [&[u8]; 7] = [
+            b"",
+            b"a",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefgi",
+            b"abcdefghi",
+            b"abcdefghj",
+        ];
+        for a in samples {
+            for b in samples {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn set_operations() {
