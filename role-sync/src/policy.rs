@@ -116,6 +116,14 @@ impl Guard {
 /// assert_eq!(policy.access_of(&UserStatus::Staged), Access::Grant);
 /// assert_eq!(policy.access_of(&UserStatus::Suspended), Access::Revoke);
 /// ```
+///
+/// Serialized form (JSON shown; every field optional, `access` amends the default table):
+///
+/// ```json
+/// { "access": {"STAGED": "grant"}, "unmatched": "revoke", "max_revoked_users": 25,
+///   "max_revoked_percent": 5, "max_escalations": 50, "min_holders": {"admin": 2},
+///   "conflicts": "block_users", "allow": ["escalations"] }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
@@ -279,6 +287,21 @@ mod tests {
             policy.access_of(&UserStatus::Other("X".into())),
             Access::Revoke
         );
+    }
+
+    #[test]
+    fn the_documented_form_parses() {
+        let json = r#"{ "access": {"STAGED": "grant"}, "unmatched": "revoke", "max_revoked_users": 25,
+            "max_revoked_percent": 5, "max_escalations": 50, "min_holders": {"admin": 2},
+            "conflicts": "block_users", "allow": ["escalations"] }"#;
+        let policy: Policy = serde_json::from_str(json).unwrap();
+        let built = Policy::default()
+            .access(UserStatus::Staged, Access::Grant)
+            .max_revocations(25, 5)
+            .max_escalations(50)
+            .min_holders("admin", 2)
+            .allow(Guard::Escalations);
+        assert_eq!(policy, built);
     }
 
     #[test]
