@@ -104,6 +104,40 @@ pub enum Error {
     /// An OAuth 2.0 / RFC 6750 / RFC 9449 error, from a body or a `WWW-Authenticate` challenge.
     #[error("{0}")]
     OAuth(Box<OAuthError>),
+    /// The request could not be sent or the answer could not be read (connection refused or
+    /// cut, TLS failure, …).
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The request or reading its answer took longer than the configured timeout.
+    #[error("the request timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// A success answer whose body is not what the endpoint returns (truncated or not JSON).
+    #[error("unexpected response body (HTTP {status}): {reason}")]
+    Decode {
+        /// The HTTP status.
+        status: u16,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A paged listing's `next` link points at a page already fetched (the cursor does not
+    /// advance), or at another origin than the org.
+    #[error("paging stopped at {url:?}: {reason}")]
+    Paging {
+        /// The offending `next` link.
+        url: String,
+        /// Why it was not followed.
+        reason: &'static str,
+    },
+    /// The retry policy gave up; `last` is the error of the final attempt.
+    #[error("gave up after {attempts} attempts ({reason:?}): {last}")]
+    RetriesExhausted {
+        /// How many requests were sent.
+        attempts: u32,
+        /// Why the policy stopped.
+        reason: crate::rate_limit::GiveUpReason,
+        /// The last attempt's error (e.g. a 429 `E0000047`).
+        last: Box<Error>,
+    },
     /// An HTTP error whose body is empty or not one of Okta's error shapes.
     #[error("HTTP {status}{}", body.as_deref().map(|b| format!(": {b}")).unwrap_or_default())]
     Http {
@@ -529,6 +563,8 @@ impl Error {
             Error::Okta(e) => Some(e.status),
             Error::OAuth(e) => Some(e.status),
             Error::Http { status, .. } => Some(*status),
+            Error::Decode { status, .. } => Some(*status),
+            Error::RetriesExhausted { last, .. } => last.status(),
             _ => None,
         }
     }
@@ -537,6 +573,7 @@ impl Error {
     pub fn okta_error_code(&self) -> Option<&str> {
         match self {
             Error::Okta(e) => Some(&e.code),
+            Error::RetriesExhausted { last, .. } => last.okta_error_code(),
             _ => None,
         }
     }
@@ -569,6 +606,9 @@ impl Error {
     /// Whether waiting and sending the request again may succeed (rate limits and transient
     /// server errors). Client-side errors and 4xx answers are not retryable.
     pub fn is_retryable(&self) -> bool {
+        if matches!(self, Error::Transport(_) | Error::Timeout(_)) {
+            return true;
+        }
         match self.status() {
             Some(429) => true,
             Some(s) => crate::rate_limit::is_transient_status(s),

@@ -2,7 +2,7 @@
 //!
 //! This crate turns Okta credentials and responses into bytes and decisions, with no network
 //! and no hidden clock: time is an input (Unix seconds), randomness comes from the OS CSPRNG or
-//! a caller-supplied one. The HTTP client that drives it comes in a later step.
+//! a caller-supplied one. [`OktaClient`] is the async shell around it (reqwest + tokio).
 //!
 //! * [`key`]: RSA (≥ 2048 bits) and EC P-256/P-384 private keys from JWK or PEM, public JWKs,
 //!   RFC 7638 thumbprints.
@@ -12,6 +12,10 @@
 //! * [`link`]: RFC 8288 `Link` parsing for paging.
 //! * [`rate_limit`]: `X-Rate-Limit-*` headers and the retry decision.
 //! * [`error`]: the crate's [`Error`] and the classifier for Okta error responses.
+//! * [`client`]: [`OktaClient`]: token cache, DPoP nonces, retries and rate limits.
+//! * [`groups`], [`model`]: groups and members as streams, typed [`Group`] and [`User`], and a
+//!   complete-or-error [`DirectorySnapshot`].
+//! * [`runtime`]: the injectable clock, timer and randomness.
 //!
 //! ```
 //! use okta_client::{Dpop, OktaDomain, PrivateKeyJwt, key::PrivateKey};
@@ -28,15 +32,23 @@
 
 pub mod assertion;
 mod b64;
+pub mod client;
 pub mod credentials;
 pub mod domain;
 pub mod dpop;
 pub mod error;
+pub mod groups;
 pub mod jws;
 pub mod key;
 pub mod link;
+pub mod model;
 pub mod rate_limit;
+pub mod runtime;
 
+pub use client::{OktaClient, OktaClientBuilder, TokenInfo, TokenType};
 pub use credentials::{ApiToken, Credentials, Dpop, PrivateKeyJwt};
 pub use domain::OktaDomain;
 pub use error::{Error, Result};
+pub use groups::{DirectorySnapshot, GroupQuery};
+pub use model::{Group, GroupProfile, GroupType, User, UserProfile, UserStatus};
+pub use runtime::{Runtime, TokioRuntime};

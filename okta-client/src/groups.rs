@@ -1,0 +1,307 @@
+//! The Groups API: groups and their members as streams that follow `Link rel="next"`, and a
+//! complete-or-error directory snapshot.
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures::stream::{self, Stream, StreamExt as _, TryStreamExt as _};
+use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
+
+use crate::client::{OktaClient, Raw};
+use crate::error::{Error, Result};
+use crate::model::{Group, User};
+
+/// The parameters of `GET /api/v1/groups`.
+///
+/// ```
+/// use okta_client::GroupQuery;
+/// let q = GroupQuery::new().search(r#"type eq "OKTA_GROUP""#).limit(50);
+/// assert_eq!(q.search.as_deref(), Some(r#"type eq "OKTA_GROUP""#));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupQuery {
+    /// `q`: name prefix search (Okta does not page these).
+    pub q: Option<String>,
+    /// `search`: a SCIM filter, e.g. `type eq "OKTA_GROUP"`.
+    pub search: Option<String>,
+    /// `filter`: the older filter syntax.
+    pub filter: Option<String>,
+    /// `limit`: page size.
+    pub limit: Option<u32>,
+}
+
+impl GroupQuery {
+    /// Every group.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `q`.
+    #[must_use]
+    pub fn q(mut self, q: impl Into<String>) -> Self {
+        self.q = Some(q.into());
+        self
+    }
+
+    /// Sets `search`.
+    #[must_use]
+    pub fn search(mut self, search: impl Into<String>) -> Self {
+        self.search = Some(search.into());
+        self
+    }
+
+    /// Sets `filter`.
+    #[must_use]
+    pub fn filter(mut self, filter: impl Into<String>) -> Self {
+        self.filter = Some(filter.into());
+        self
+    }
+
+    /// Sets `limit`.
+    #[must_use]
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+}
+
+/// Every member of the groups asked for, fetched completely.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct DirectorySnapshot {
+    /// Group id → its members, in the order Okta paged them.
+    pub members: BTreeMap<String, Vec<User>>,
+}
+
+impl DirectorySnapshot {
+    /// The number of memberships (a user in two groups counts twice).
+    pub fn membership_count(&self) -> usize {
+        self.members.values().map(Vec::len).sum()
+    }
+}
+
+impl OktaClient {
+    fn api_url(&self, segments: &[&str]) -> Result<url::Url> {
+        let mut url =
+            url::Url::parse(self.inner.domain.as_str()).map_err(|_| Error::InvalidUrl {
+                url: self.inner.domain.as_str().to_string(),
+                reason: "the org URL cannot be extended",
+            })?;
+        url.path_segments_mut()
+            .map_err(|()| Error::InvalidUrl {
+                url: self.inner.domain.as_str().to_string(),
+                reason: "the org URL cannot have a path",
+            })?
+            .clear()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// `GET /api/v1/groups` with `query`, every page, as a stream of groups.
+    pub fn list_groups(
+        &self,
+        query: &GroupQuery,
+    ) -> impl Stream<Item = Result<Group>> + Send + 'static {
+        let first = self.api_url(&["api", "v1", "groups"]).map(|mut url| {
+            {
+                let mut pairs = url.query_pairs_mut();
+                for (k, v) in [
+                    ("q", &query.q),
+                    ("search", &query.search),
+                    ("filter", &query.filter),
+                ] {
+                    if let Some(v) = v {
+                        pairs.append_pair(k, v);
+                    }
+                }
+                if let Some(l) = query.limit {
+                    pairs.append_pair("limit", &l.to_string());
+                }
+            }
+            let mut s = String::from(url);
+            if s.ends_with('?') {
+                s.pop();
+            }
+            s
+        });
+        self.items(first)
+    }
+
+    /// `GET /api/v1/groups/{id}/users`, every page (of the client's member page limit), as a
+    /// stream of users.
+    pub fn list_group_members(
+        &self,
+        group_id: &str,
+    ) -> impl Stream<Item = Result<User>> + Send + 'static {
+        let first = self
+            .api_url(&["api", "v1", "groups", group_id, "users"])
+            .map(|mut url| {
+                url.query_pairs_mut()
+                    .append_pair("limit", &self.inner.member_page_limit.to_string());
+                String::from(url)
+            });
+        self.items(first)
+    }
+
+    /// Every group matching `query`, collected.
+    pub async fn groups(&self, query: &GroupQuery) -> Result<Vec<Group>> {
+        self.list_groups(query).try_collect().await
+    }
+
+    /// Every member of a group, collected.
+    pub async fn group_members(&self, group_id: &str) -> Result<Vec<User>> {
+        self.list_group_members(group_id).try_collect().await
+    }
+
+    /// Every member of every group in `group_ids`, with at most `concurrency` groups fetched at
+    /// once. **Complete or an error**: if any page of any group fails (after the retry policy),
+    /// the whole snapshot is an error and no partial result is returned.
+    ///
+    /// Progress is reported as `tracing` spans: `okta.directory_snapshot` (with `groups` and, at
+    /// the end, `members`) and one `okta.group_members` per group (with `members` and `pages`).
+    pub async fn directory_snapshot<S: AsRef<str>>(
+        &self,
+        group_ids: &[S],
+        concurrency: usize,
+    ) -> Result<DirectorySnapshot> {
+        let ids: Vec<String> = {
+            let mut seen = HashSet::new();
+            group_ids
+                .iter()
+                .map(|g| g.as_ref().to_string())
+                .filter(|g| seen.insert(g.clone()))
+                .collect()
+        };
+        let span = tracing::info_span!(
+            "okta.directory_snapshot",
+            groups = ids.len(),
+            concurrency,
+            members = tracing::field::Empty
+        );
+        let run = async {
+            let fetched: Vec<(String, Vec<User>)> = stream::iter(ids)
+                .map(|id| {
+                    let client = self.clone();
+                    let span = tracing::debug_span!(
+                        "okta.group_members",
+                        group_id = %id,
+                        members = tracing::field::Empty,
+                        pages = tracing::field::Empty
+                    );
+                    async move {
+                        let pages: Vec<Vec<User>> = client.member_pages(&id).try_collect().await?;
+                        let current = tracing::Span::current();
+                        current.record("pages", pages.len());
+                        let users: Vec<User> = pages.into_iter().flatten().collect();
+                        current.record("members", users.len());
+                        Ok::<_, Error>((id, users))
+                    }
+                    .instrument(span)
+                })
+                .buffer_unordered(concurrency.max(1))
+                .try_collect()
+                .await?;
+            let snapshot = DirectorySnapshot {
+                members: fetched.into_iter().collect(),
+            };
+            tracing::Span::current().record("members", snapshot.membership_count());
+            tracing::info!(
+                groups = snapshot.members.len(),
+                members = snapshot.membership_count(),
+                "directory snapshot complete"
+            );
+            Ok(snapshot)
+        };
+        run.instrument(span).await
+    }
+
+    fn member_pages(
+        &self,
+        group_id: &str,
+    ) -> impl Stream<Item = Result<Vec<User>>> + Send + 'static {
+        let first = self
+            .api_url(&["api", "v1", "groups", group_id, "users"])
+            .map(|mut url| {
+                url.query_pairs_mut()
+                    .append_pair("limit", &self.inner.member_page_limit.to_string());
+                String::from(url)
+            });
+        self.pages(first)
+    }
+
+    fn items<T: DeserializeOwned + Send + 'static>(
+        &self,
+        first: Result<String>,
+    ) -> impl Stream<Item = Result<T>> + Send + 'static {
+        self.pages(first)
+            .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
+            .try_flatten()
+    }
+
+    /// The pages of a listing, following `Link rel="next"` verbatim until there is none.
+    fn pages<T: DeserializeOwned + Send + 'static>(
+        &self,
+        first: Result<String>,
+    ) -> impl Stream<Item = Result<Vec<T>>> + Send + 'static {
+        let client = self.clone();
+        let start = first.map(Some);
+        stream::try_unfold(
+            (start, HashSet::new()),
+            move |(next, mut seen): (Result<Option<String>>, HashSet<String>)| {
+                let client = client.clone();
+                async move {
+                    let Some(url) = next? else {
+                        return Ok(None);
+                    };
+                    let (items, link) = client.get_with(&url, parse_page::<T>).await?;
+                    seen.insert(url);
+                    let next = match link {
+                        Some(l) => {
+                            let l = client.resolve_next(&l)?;
+                            if seen.contains(&l) {
+                                return Err(Error::Paging {
+                                    url: l,
+                                    reason: "the next link repeats a page already fetched",
+                                });
+                            }
+                            Some(l)
+                        }
+                        None => None,
+                    };
+                    Ok(Some((items, (Ok(next), seen))))
+                }
+            },
+        )
+    }
+
+    /// Checks that a `next` link stays on the org (the token must not go elsewhere); a relative
+    /// link is resolved against the org URL. The link is otherwise used verbatim.
+    fn resolve_next(&self, link: &str) -> Result<String> {
+        let origin = self.inner.domain.as_str();
+        if link.starts_with('/') && !link.starts_with("//") {
+            return Ok(format!("{origin}{link}"));
+        }
+        let same_origin = link
+            .get(..origin.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(origin))
+            && matches!(link.as_bytes().get(origin.len()), Some(b'/' | b'?') | None);
+        if same_origin {
+            Ok(link.to_string())
+        } else {
+            Err(Error::Paging {
+                url: link.to_string(),
+                reason: "the next link points outside the org",
+            })
+        }
+    }
+}
+
+fn parse_page<T: DeserializeOwned>(raw: &Raw) -> Result<(Vec<T>, Option<String>)> {
+    let items: Vec<T> = serde_json::from_slice(&raw.body).map_err(|e| Error::Decode {
+        status: raw.status,
+        reason: format!("not a JSON array of the expected objects: {e}"),
+    })?;
+    let next = crate::link::next(raw.header_values("link")).map(str::to_string);
+    Ok((items, next))
+}

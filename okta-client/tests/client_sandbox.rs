@@ -1,0 +1,549 @@
+//! The HTTP client against the loopback sandbox: every auth type end to end, the DPoP nonce
+//! dance, the token cache, rate limits, retries and complete-or-error snapshots.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::TryStreamExt as _;
+use idp_sandbox::okta::{OktaEndpoint, OktaServiceApp};
+use idp_sandbox::{Fault, FaultKind, Sandbox};
+use okta_client::key::PrivateKey;
+use okta_client::rate_limit::{GiveUpReason, RetryPolicy};
+use okta_client::runtime::SleepFuture;
+use okta_client::{
+    ApiToken, Dpop, Error, GroupQuery, OktaClient, OktaDomain, PrivateKeyJwt, Runtime, TokenType,
+};
+
+/// Records retry waits instead of sleeping; its clock moves forward by what it "slept".
+#[derive(Debug, Default)]
+struct Recorder {
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl Recorder {
+    fn sleeps(&self) -> Vec<Duration> {
+        self.sleeps.lock().unwrap().clone()
+    }
+}
+
+impl Runtime for Recorder {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + self.sleeps.lock().unwrap().iter().sum::<Duration>()
+    }
+
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        self.sleeps.lock().unwrap().push(duration);
+        Box::pin(async {})
+    }
+
+    fn random(&self) -> f64 {
+        0.5
+    }
+}
+
+async fn sandbox() -> Sandbox {
+    Sandbox::builder()
+        .seed(11)
+        .users(120)
+        .groups(6)
+        .start()
+        .await
+        .unwrap()
+}
+
+fn domain(sb: &Sandbox) -> OktaDomain {
+    sb.credentials().okta.org_url.parse().unwrap()
+}
+
+fn ssws(sb: &Sandbox) -> okta_client::OktaClientBuilder {
+    OktaClient::builder(
+        domain(sb),
+        ApiToken::new(&sb.credentials().okta.api_token).unwrap(),
+    )
+}
+
+fn pkjwt(app: &OktaServiceApp, key: PrivateKey) -> PrivateKeyJwt {
+    PrivateKeyJwt::builder(&app.client_id, key)
+        .scopes(&app.scopes)
+        .build()
+        .unwrap()
+}
+
+/// bearer_rsa with its PKCS#8 PEM key.
+fn bearer(sb: &Sandbox) -> okta_client::OktaClientBuilder {
+    let app = &sb.credentials().okta.bearer_rsa;
+    let key = PrivateKey::from_pem(&app.key.private_pem)
+        .unwrap()
+        .with_kid(&app.key.kid);
+    OktaClient::builder(domain(sb), pkjwt(app, key))
+}
+
+/// dpop_rsa with its JWK key (the kid comes with the JWK).
+fn dpop_rsa(sb: &Sandbox) -> okta_client::OktaClientBuilder {
+    let app = &sb.credentials().okta.dpop_rsa;
+    let key = PrivateKey::from_jwk(&app.key.private_jwk).unwrap();
+    let creds = Dpop::builder(pkjwt(app, key)).build().unwrap();
+    OktaClient::builder(domain(sb), creds)
+}
+
+/// dpop_ec with a PEM key and the kid given explicitly (the app has two keys).
+fn dpop_ec(sb: &Sandbox) -> okta_client::OktaClientBuilder {
+    let app = &sb.credentials().okta.dpop_ec;
+    let key = PrivateKey::from_pem(&app.key.private_pem).unwrap();
+    let client = PrivateKeyJwt::builder(&app.client_id, key)
+        .kid(&app.key.kid)
+        .scopes(&app.scopes)
+        .build()
+        .unwrap();
+    OktaClient::builder(domain(sb), Dpop::builder(client).build().unwrap())
+}
+
+/// The group with the most members.
+fn biggest_group(sb: &Sandbox) -> String {
+    sb.okta()
+        .groups()
+        .into_iter()
+        .max_by_key(|g| g.members)
+        .unwrap()
+        .id
+}
+
+async fn assert_matches_sandbox(sb: &Sandbox, client: &OktaClient, name: &str) {
+    let groups = client.groups(&GroupQuery::new()).await.unwrap();
+    let want: Vec<(String, String, Option<String>, String)> = sb
+        .okta()
+        .groups()
+        .into_iter()
+        .map(|g| {
+            (
+                g.id,
+                g.name,
+                g.description,
+                g.group_type.as_str().to_string(),
+            )
+        })
+        .collect();
+    let got: Vec<(String, String, Option<String>, String)> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.id.clone(),
+                g.profile.name.clone(),
+                g.profile.description.clone(),
+                g.group_type.as_str().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{name}: groups");
+
+    let gid = biggest_group(sb);
+    let members = client.group_members(&gid).await.unwrap();
+    let want: Vec<(String, String, String, Option<String>, String)> = sb
+        .okta()
+        .members(&gid)
+        .unwrap()
+        .into_iter()
+        .map(|u| {
+            (
+                u.id,
+                u.login,
+                u.email,
+                u.last_name,
+                u.status.as_str().to_string(),
+            )
+        })
+        .collect();
+    let got: Vec<(String, String, String, Option<String>, String)> = members
+        .iter()
+        .map(|u| {
+            (
+                u.id.clone(),
+                u.profile.login.clone(),
+                u.profile.email.clone().unwrap(),
+                u.profile.last_name.clone(),
+                u.status.as_str().to_string(),
+            )
+        })
+        .collect();
+    assert!(want.len() > 20, "{name}: the group should span pages");
+    assert_eq!(got, want, "{name}: members of {gid}");
+}
+
+#[tokio::test]
+async fn every_auth_type_lists_groups_and_all_members() {
+    let sb = sandbox().await;
+    // Small member pages so that page 2+ proofs (new jti, ath, htu without the query) are
+    // exercised for the DPoP clients.
+    for (name, builder) in [
+        ("ssws", ssws(&sb)),
+        ("bearer_rsa/pem", bearer(&sb)),
+        ("dpop_rsa/jwk", dpop_rsa(&sb)),
+        ("dpop_ec/kid", dpop_ec(&sb)),
+    ] {
+        sb.okta().reset_counters();
+        let client = builder.member_page_limit(7).build().unwrap();
+        assert_matches_sandbox(&sb, &client, name).await;
+        let c = sb.okta().counters();
+        assert!(
+            c.group_members_requests >= 3,
+            "{name}: {c:?} should be several pages"
+        );
+        assert_eq!(c.rate_limited, 0);
+        let info = client.token_info().await.unwrap();
+        match name {
+            "ssws" => assert!(info.is_none()),
+            "bearer_rsa/pem" => assert_eq!(info.unwrap().token_type, TokenType::Bearer),
+            _ => assert_eq!(info.unwrap().token_type, TokenType::Dpop),
+        }
+        assert!(client.last_rate_limit().unwrap().limit.is_some());
+    }
+}
+
+#[tokio::test]
+async fn dpop_nonce_dance_then_nonce_reuse_and_invalid_token_refetch() {
+    let sb = sandbox().await;
+    let client = dpop_rsa(&sb).build().unwrap();
+    sb.okta().reset_counters();
+    let info = client.token_info().await.unwrap().unwrap();
+    assert_eq!(info.token_type, TokenType::Dpop);
+    let c = sb.okta().counters();
+    assert_eq!(
+        (c.token_requests, c.tokens_issued),
+        (2, 1),
+        "proof without nonce, then use_dpop_nonce, then one retry"
+    );
+
+    // The server expires the token; the client's cache still thinks it is good, so the next
+    // call gets 401 invalid_token, drops it and fetches a new one with the remembered nonce:
+    // one POST, not two.
+    sb.okta().expire_tokens();
+    let gid = biggest_group(&sb);
+    let members = client.group_members(&gid).await.unwrap();
+    assert_eq!(members.len(), sb.okta().members(&gid).unwrap().len());
+    let c = sb.okta().counters();
+    assert_eq!(
+        (c.token_requests, c.tokens_issued),
+        (3, 2),
+        "one token POST with the remembered nonce"
+    );
+    assert_eq!(client.token_requests_sent(), 3);
+}
+
+#[tokio::test]
+async fn hundred_concurrent_callers_share_one_token_request() {
+    let sb = sandbox().await;
+    for (name, builder, posts) in [("bearer", bearer(&sb), 1), ("dpop_ec", dpop_ec(&sb), 2)] {
+        let client = builder.build().unwrap();
+        sb.okta().reset_counters();
+        let calls = (0..100).map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.groups(&GroupQuery::new().limit(3)).await })
+        });
+        for r in futures::future::join_all(calls).await {
+            assert!(!r.unwrap().unwrap().is_empty());
+        }
+        let c = sb.okta().counters();
+        assert_eq!(c.token_requests, posts, "{name}: {c:?}");
+        assert_eq!(c.tokens_issued, 1, "{name}");
+        assert!(c.groups_requests >= 100, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn resource_server_nonce_challenge_is_answered() {
+    let sb = sandbox().await;
+    sb.okta().set_resource_nonce_required(true);
+    let client = dpop_ec(&sb).member_page_limit(10).build().unwrap();
+    client.token_info().await.unwrap();
+    sb.okta().reset_counters();
+    let gid = biggest_group(&sb);
+    let want = sb.okta().members(&gid).unwrap().len();
+    let members = client.group_members(&gid).await.unwrap();
+    assert_eq!(members.len(), want);
+    let pages = want.div_ceil(10) as u64;
+    let c = sb.okta().counters();
+    // One challenge on the first page, then the nonce is remembered for every later page (the
+    // sandbox may end with an empty page when the count divides evenly).
+    let served = c.group_members_requests;
+    assert!(
+        served == pages + 1 || served == pages + 2,
+        "{c:?} for {pages} pages"
+    );
+    assert_eq!(c.token_requests, 0);
+}
+
+#[tokio::test]
+async fn too_many_requests_bursts_are_retried_after_the_server_reset() {
+    let sb = sandbox().await;
+    let rt = Arc::new(Recorder::default());
+    let client = ssws(&sb).runtime(rt.clone()).build().unwrap();
+    sb.faults()
+        .inject(Fault::new("/api/v1/groups", FaultKind::TooManyRequests).times(2));
+    let groups = client.groups(&GroupQuery::new()).await.unwrap();
+    assert_eq!(groups.len(), sb.okta().groups().len());
+    let sleeps = rt.sleeps();
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    for s in &sleeps {
+        // The fault's reset is one second ahead of the server's Date: Reset − Date + 1 s, plus
+        // half of the 1 s jitter window (the recorder's random is 0.5); the Date may tick over.
+        assert!(
+            *s >= Duration::from_millis(1500) && *s <= Duration::from_millis(2500),
+            "{s:?}"
+        );
+    }
+    assert_eq!(sb.faults().fired("/api/v1/groups"), 2);
+}
+
+#[tokio::test]
+async fn a_spent_budget_gives_up_after_max_retries_with_a_typed_error() {
+    let sb = sandbox().await;
+    let rt = Arc::new(Recorder::default());
+    let client = ssws(&sb)
+        .runtime(rt.clone())
+        .retry_policy(RetryPolicy::new().with_max_retries(3).with_deadline(None))
+        .build()
+        .unwrap();
+    sb.okta().reset_rate_limits();
+    sb.okta().set_rate_limit(OktaEndpoint::Groups, 1);
+    client.groups(&GroupQuery::new()).await.unwrap();
+    let rl = client.last_rate_limit().unwrap();
+    assert_eq!((rl.limit, rl.remaining), (Some(1), Some(0)));
+
+    sb.okta().reset_counters();
+    let err = client.groups(&GroupQuery::new()).await.unwrap_err();
+    match &err {
+        Error::RetriesExhausted {
+            attempts,
+            reason,
+            last,
+        } => {
+            assert_eq!(*attempts, 4);
+            assert_eq!(*reason, GiveUpReason::RetriesExhausted);
+            assert_eq!(last.okta_error_code(), Some("E0000047"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(sb.okta().counters().rate_limited, 4);
+    let sleeps = rt.sleeps();
+    assert_eq!(sleeps.len(), 3);
+    for s in sleeps {
+        // The window resets up to 60 s later: Reset − Date + 1 s + jitter, capped at 60 s.
+        assert!(
+            s > Duration::from_secs(50) && s <= Duration::from_secs(60),
+            "{s:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_overall_deadline_stops_retries() {
+    let sb = sandbox().await;
+    let rt = Arc::new(Recorder::default());
+    let client = ssws(&sb)
+        .runtime(rt.clone())
+        .retry_policy(
+            RetryPolicy::new()
+                .with_max_retries(10)
+                .with_deadline(Some(Duration::from_secs(5))),
+        )
+        .build()
+        .unwrap();
+    sb.faults()
+        .inject(Fault::new("/api/v1/groups", FaultKind::TooManyRequests));
+    let err = client.groups(&GroupQuery::new()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RetriesExhausted {
+                reason: GiveUpReason::DeadlineExceeded,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(rt.sleeps().len() <= 3);
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_refused_requests_are_not() {
+    let sb = sandbox().await;
+    let rt = Arc::new(Recorder::default());
+    let client = dpop_rsa(&sb)
+        .runtime(rt.clone())
+        .member_page_limit(9)
+        .build()
+        .unwrap();
+    let gid = biggest_group(&sb);
+    let path = format!("/api/v1/groups/{gid}/users");
+    sb.faults().inject(
+        Fault::new(&path, FaultKind::TruncatedBody)
+            .after(1)
+            .times(1),
+    );
+    sb.faults().inject(
+        Fault::new(&path, FaultKind::DropConnection)
+            .after(2)
+            .times(1),
+    );
+    sb.faults().inject(
+        Fault::new(&path, FaultKind::ServerError(503))
+            .after(3)
+            .times(1),
+    );
+    let members = client.group_members(&gid).await.unwrap();
+    assert_eq!(members.len(), sb.okta().members(&gid).unwrap().len());
+    assert_eq!(rt.sleeps().len(), 3, "{:?}", rt.sleeps());
+
+    // No admin role: 403 E0000006, typed, not retried.
+    let app = &sb.credentials().okta.no_admin_role;
+    let key = PrivateKey::from_pem(&app.key.private_pem).unwrap();
+    let client = OktaClient::builder(domain(&sb), pkjwt(app, key))
+        .runtime(rt.clone())
+        .build()
+        .unwrap();
+    sb.okta().reset_counters();
+    let err = client.groups(&GroupQuery::new()).await.unwrap_err();
+    assert_eq!(err.okta_error_code(), Some("E0000006"), "{err}");
+    assert_eq!(sb.okta().counters().groups_requests, 1);
+}
+
+#[tokio::test]
+async fn a_repeated_cursor_is_an_error_not_a_loop() {
+    let sb = sandbox().await;
+    let client = ssws(&sb).member_page_limit(5).build().unwrap();
+    let gid = biggest_group(&sb);
+    sb.faults().inject(
+        Fault::new(
+            format!("/api/v1/groups/{gid}/users"),
+            FaultKind::RepeatCursor,
+        )
+        .after(1)
+        .times(1),
+    );
+    let err = client.group_members(&gid).await.unwrap_err();
+    assert!(matches!(err, Error::Paging { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn directory_snapshot_is_complete_or_an_error() {
+    let sb = sandbox().await;
+    let ids: Vec<String> = sb.okta().groups().into_iter().map(|g| g.id).collect();
+    let client = ssws(&sb).member_page_limit(10).build().unwrap();
+    let snap = client.directory_snapshot(&ids, 3).await.unwrap();
+    assert_eq!(snap.members.len(), ids.len());
+    for id in &ids {
+        let want: Vec<String> = sb
+            .okta()
+            .members(id)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        let got: Vec<String> = snap.members[id].iter().map(|u| u.id.clone()).collect();
+        assert_eq!(got, want, "{id}");
+    }
+
+    // A page fails mid-listing with retries off: the snapshot is an error, never partial.
+    let client = ssws(&sb)
+        .member_page_limit(10)
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .unwrap();
+    sb.faults().inject(
+        Fault::new("/api/v1/groups/", FaultKind::ServerError(500))
+            .after(2)
+            .times(5),
+    );
+    let err = client.directory_snapshot(&ids, 3).await.unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err:?}");
+    assert!(sb.faults().fired("/api/v1/groups/") >= 1);
+
+    // With retries on, the same kind of failure is absorbed and the snapshot is whole.
+    sb.faults().clear();
+    let rt = Arc::new(Recorder::default());
+    let client = ssws(&sb)
+        .member_page_limit(10)
+        .runtime(rt.clone())
+        .build()
+        .unwrap();
+    sb.faults().inject(
+        Fault::new("/api/v1/groups/", FaultKind::ServerError(500))
+            .after(2)
+            .times(2),
+    );
+    let again = client.directory_snapshot(&ids, 2).await.unwrap();
+    assert_eq!(again, snap);
+    assert_eq!(rt.sleeps().len(), 2);
+}
+
+#[tokio::test]
+async fn streams_filters_and_configuration() {
+    let sb = sandbox().await;
+    let client = bearer(&sb).build().unwrap();
+    // A SCIM search, paged by a small limit, as a stream.
+    let okta_groups: Vec<_> = client
+        .list_groups(&GroupQuery::new().search(r#"type eq "OKTA_GROUP""#).limit(2))
+        .try_collect()
+        .await
+        .unwrap();
+    let want = sb
+        .okta()
+        .groups()
+        .into_iter()
+        .filter(|g| g.group_type.as_str() == "OKTA_GROUP")
+        .count();
+    assert_eq!(okta_groups.len(), want);
+    assert!(
+        okta_groups
+            .iter()
+            .all(|g| g.group_type == okta_client::GroupType::OktaGroup)
+    );
+
+    // An unknown group is a typed 404.
+    let err = client.group_members("00gnope").await.unwrap_err();
+    assert_eq!(err.okta_error_code(), Some("E0000007"));
+
+    // A custom authorization server is selectable (the sandbox serves only the org one).
+    let custom = bearer(&sb)
+        .authorization_server("default")
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .unwrap();
+    assert_eq!(
+        custom.token_url(),
+        format!("{}/oauth2/default/v1/token", sb.credentials().okta.org_url)
+    );
+    let err = custom.token_info().await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err:?}");
+
+    // Bad configuration is refused up front.
+    assert!(bearer(&sb).member_page_limit(0).build().is_err());
+    assert!(bearer(&sb).authorization_server("a/b").build().is_err());
+    assert!(ssws(&sb).max_concurrent_requests(Some(0)).build().is_err());
+}
+
+#[tokio::test]
+async fn timeouts_and_unreachable_servers_are_typed() {
+    let sb = sandbox().await;
+    let client = ssws(&sb)
+        .timeout(Duration::from_millis(200))
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .unwrap();
+    sb.faults()
+        .inject(Fault::new("/api/v1/groups", FaultKind::Latency(Duration::from_secs(2))).times(1));
+    let err = client.groups(&GroupQuery::new()).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    assert!(err.is_retryable());
+
+    let url = sb.credentials().okta.org_url.clone();
+    sb.shutdown().await;
+    let client = OktaClient::builder(url.parse().unwrap(), ApiToken::new("x").unwrap())
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .unwrap();
+    let err = client.groups(&GroupQuery::new()).await.unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+}
