@@ -184,6 +184,9 @@ struct Tables<'a> {
     /// Mapped groups, sorted; with their roles (sorted indices) and listing state.
     groups: Vec<&'a str>,
     group_roles: Vec<Vec<u32>>,
+    /// `group_roles` as role sets: group `g` is `group_masks[g * role_words..][..role_words]`.
+    group_masks: Vec<u64>,
+    role_words: usize,
     listed: Vec<bool>,
     /// Per mapped group, listed members whose status is not [`Access::Revoke`].
     counted: Vec<usize>,
@@ -215,6 +218,14 @@ impl<'a> Tables<'a> {
                     .collect()
             })
             .collect();
+
+        let role_words = roles.len().div_ceil(64).max(1);
+        let mut group_masks = vec![0u64; groups.len() * role_words];
+        for (g, roles) in group_roles.iter().enumerate() {
+            for &r in roles {
+                set_bit(&mut group_masks[g * role_words..(g + 1) * role_words], r);
+            }
+        }
 
         let mut known = [Access::Revoke; 8];
         for (slot, status) in known.iter_mut().zip(UserStatus::KNOWN.iter()) {
@@ -269,6 +280,8 @@ impl<'a> Tables<'a> {
             role_index,
             groups,
             group_roles,
+            group_masks,
+            role_words,
             listed,
             counted,
             access,
@@ -276,6 +289,11 @@ impl<'a> Tables<'a> {
             member_groups,
             range_bits,
         }
+    }
+
+    fn group_mask(&self, g: u32) -> &[u64] {
+        let at = g as usize * self.role_words;
+        &self.group_masks[at..at + self.role_words]
     }
 
     /// The mapped groups of directory user `u`, sorted, possibly with repeats.
@@ -746,30 +764,22 @@ impl Encoder {
     }
 }
 
-/// Elements of sorted `a` not in sorted `b`, appended to `out`.
-fn difference(a: &[u32], b: &[u32], out: &mut Vec<u32>) {
-    let mut j = 0;
-    for &x in a {
-        while j < b.len() && b[j] < x {
-            j += 1;
-        }
-        if j >= b.len() || b[j] != x {
-            out.push(x);
-        }
-    }
+/// A set of managed roles: bit `r % 64` of word `r / 64` is role `r`.
+fn set_bit(set: &mut [u64], role: u32) {
+    set[(role / 64) as usize] |= 1 << (role % 64);
 }
 
-/// Elements of sorted `a` also in sorted `b`, appended to `out`.
-fn intersection(a: &[u32], b: &[u32], out: &mut Vec<u32>) {
-    let mut j = 0;
-    for &x in a {
-        while j < b.len() && b[j] < x {
-            j += 1;
-        }
-        if j < b.len() && b[j] == x {
-            out.push(x);
-        }
-    }
+fn is_empty(set: &[u64]) -> bool {
+    set.iter().all(|&word| word == 0)
+}
+
+/// The roles in a set, ascending.
+fn roles_in(set: &[u64]) -> impl Iterator<Item = u32> + '_ {
+    set.iter().enumerate().flat_map(|(i, &word)| {
+        (0..64u32)
+            .filter(move |bit| word >> bit & 1 == 1)
+            .map(move |bit| i as u32 * 64 + bit)
+    })
 }
 
 /// Decides each key's action and accumulates the plan.
@@ -780,12 +790,13 @@ struct Planner<'t, 'a> {
     policy: &'t Policy,
     // Scratch, reused for every key.
     user_groups: Vec<u32>,
-    entitled: Vec<u32>,
-    held: Vec<u32>,
-    held_sync: Vec<u32>,
-    target: Vec<u32>,
-    added: Vec<u32>,
-    removed: Vec<u32>,
+    /// Role sets (see [`set_bit`]).
+    entitled: Vec<u64>,
+    held: Vec<u64>,
+    held_sync: Vec<u64>,
+    target: Vec<u64>,
+    added: Vec<u64>,
+    removed: Vec<u64>,
     // Results, tagged with the key they are sorted by at the end.
     creates: Vec<(&'t str, Create)>,
     changes: Vec<(&'t str, Change)>,
@@ -813,12 +824,12 @@ impl<'t, 'a> Planner<'t, 'a> {
             portal,
             policy,
             user_groups: Vec::new(),
-            entitled: Vec::new(),
-            held: Vec::new(),
-            held_sync: Vec::new(),
-            target: Vec::new(),
-            added: Vec::new(),
-            removed: Vec::new(),
+            entitled: vec![0; tables.role_words],
+            held: vec![0; tables.role_words],
+            held_sync: vec![0; tables.role_words],
+            target: vec![0; tables.role_words],
+            added: vec![0; tables.role_words],
+            removed: vec![0; tables.role_words],
             creates: Vec::new(),
             changes: Vec::new(),
             revocations: Vec::new(),
@@ -832,27 +843,21 @@ impl<'t, 'a> Planner<'t, 'a> {
         }
     }
 
-    fn role_names(&self, roles: &[u32]) -> Vec<String> {
-        roles
-            .iter()
-            .map(|&r| self.tables.roles[r as usize].to_owned())
+    fn role_names(&self, roles: &[u64]) -> Vec<String> {
+        roles_in(roles)
+            .map(|r| self.tables.roles[r as usize].to_owned())
             .collect()
     }
 
     /// The roles in `roles`, each with the user's groups (in `user_groups`) that grant it.
-    fn justified(&self, roles: &[u32]) -> Vec<RoleGrant> {
-        roles
-            .iter()
-            .map(|&r| RoleGrant {
+    fn justified(&self, roles: &[u64]) -> Vec<RoleGrant> {
+        roles_in(roles)
+            .map(|r| RoleGrant {
                 role: self.tables.roles[r as usize].to_owned(),
                 groups: self
                     .user_groups
                     .iter()
-                    .filter(|&&g| {
-                        self.tables.group_roles[g as usize]
-                            .binary_search(&r)
-                            .is_ok()
-                    })
+                    .filter(|&&g| self.tables.group_mask(g)[(r / 64) as usize] >> (r % 64) & 1 == 1)
                     .map(|&g| self.tables.groups[g as usize].to_owned())
                     .collect(),
             })
@@ -862,19 +867,17 @@ impl<'t, 'a> Planner<'t, 'a> {
     /// Fills `held` (any source) and `held_sync` with the user's managed roles, counts holders,
     /// and reports whether the user is managed.
     fn read_portal_user(&mut self, words: impl Iterator<Item = u32>) -> bool {
-        self.held.clear();
-        self.held_sync.clear();
+        self.held.fill(0);
+        self.held_sync.fill(0);
         for word in words {
             let r = word >> 1;
-            self.held.push(r);
+            set_bit(&mut self.held, r);
             self.holders[r as usize] += 1;
             if word & 1 == 1 {
-                self.held_sync.push(r);
+                set_bit(&mut self.held_sync, r);
             }
         }
-        // Grants are sorted by role name and role indices follow name order.
-        debug_assert!(self.held.is_sorted());
-        let managed = !self.held_sync.is_empty();
+        let managed = !is_empty(&self.held_sync);
         self.managed += usize::from(managed);
         managed
     }
@@ -890,25 +893,23 @@ impl<'t, 'a> Planner<'t, 'a> {
 
         // Entitlement from the directory.
         self.user_groups.clear();
-        self.entitled.clear();
+        self.entitled.fill(0);
         let mut access = Access::Revoke;
         if let Some(rec) = dir_run.first() {
             access = self.tables.access[rec.idx as usize];
             self.user_groups.extend(arena.groups(rec));
             for &g in &self.user_groups {
-                self.entitled
-                    .extend_from_slice(&self.tables.group_roles[g as usize]);
-            }
-            if self.user_groups.len() > 1 {
-                self.entitled.sort_unstable();
-                self.entitled.dedup();
+                let mask = self.tables.group_mask(g);
+                for (word, &bits) in self.entitled.iter_mut().zip(mask) {
+                    *word |= bits;
+                }
             }
         }
 
         let Some(portal_rec) = portal_run.first() else {
             if let Some(u) = dir_user
                 && access == Access::Grant
-                && !self.entitled.is_empty()
+                && !is_empty(&self.entitled)
             {
                 let login = &directory.users()[u as usize].login;
                 let create = Create {
@@ -921,35 +922,40 @@ impl<'t, 'a> Planner<'t, 'a> {
         };
 
         self.read_portal_user(arena.roles(portal_rec));
-        self.target.clear();
+        self.target.fill(0);
         let reason = match dir_user {
             None => Some(RevocationReason::NotInDirectory),
             Some(u) => {
                 let status = || directory.users()[u as usize].status.clone();
                 match access {
                     Access::Revoke => Some(RevocationReason::Inactive { status: status() }),
-                    _ if self.entitled.is_empty() => Some(RevocationReason::NoMappedGroup),
+                    _ if is_empty(&self.entitled) => Some(RevocationReason::NoMappedGroup),
                     Access::Keep => {
-                        intersection(&self.entitled, &self.held, &mut self.target);
-                        if self.target.is_empty() {
+                        for ((t, &e), &h) in
+                            self.target.iter_mut().zip(&self.entitled).zip(&self.held)
+                        {
+                            *t = e & h;
+                        }
+                        if is_empty(&self.target) {
                             Some(RevocationReason::Inactive { status: status() })
                         } else {
                             None
                         }
                     }
                     Access::Grant => {
-                        self.target.extend_from_slice(&self.entitled);
+                        self.target.copy_from_slice(&self.entitled);
                         None
                     }
                 }
             }
         };
-        self.added.clear();
-        self.removed.clear();
-        difference(&self.target, &self.held, &mut self.added);
-        difference(&self.held_sync, &self.target, &mut self.removed);
-
-        if self.added.is_empty() && self.removed.is_empty() {
+        let mut changed = 0;
+        for w in 0..self.target.len() {
+            self.added[w] = self.target[w] & !self.held[w];
+            self.removed[w] = self.held_sync[w] & !self.target[w];
+            changed |= self.added[w] | self.removed[w];
+        }
+        if changed == 0 {
             self.unchanged += 1;
             return;
         }
@@ -998,7 +1004,7 @@ impl<'t, 'a> Planner<'t, 'a> {
             };
             self.protected_kept.push((key, warning));
         }
-        if self.added.is_empty() && removed.is_empty() {
+        if is_empty(&self.added) && removed.is_empty() {
             self.unchanged += 1;
             return;
         }
@@ -1222,14 +1228,63 @@ mod tests {
         }
     }
 
+    /// More than 64 managed roles: role sets span several words.
     #[test]
-    fn set_operations() {
-        let mut out = Vec::new();
-        difference(&[1, 3, 5, 7], &[3, 4, 7], &mut out);
-        assert_eq!(out, [1, 5]);
-        out.clear();
-        intersection(&[1, 3, 5, 7], &[3, 4, 7, 9], &mut out);
-        assert_eq!(out, [3, 7]);
+    fn many_roles() {
+        use crate::{DirectoryUser, PortalUser};
+        let role = |i: usize| format!("role-{i:03}");
+        let mut mapping = Mapping::new();
+        for i in 0..200 {
+            mapping.insert(format!("g{}", i % 7), role(i));
+        }
+        let mut directory = Directory::new();
+        let ann = DirectoryUser::new("1", "ann@x", UserStatus::Active);
+        directory.add_member("g3", ann);
+        let lou = DirectoryUser::new("2", "lou@x", UserStatus::LockedOut);
+        directory.add_member("g5", lou);
+        for g in 0..7 {
+            directory.add_group(format!("g{g}"));
+        }
+        let mut portal = Portal::new();
+        portal.add_user(
+            PortalUser::new("ann@x")
+                .grant(role(3), GrantSource::Sync)
+                .grant(role(4), GrantSource::Sync)
+                .grant(role(73), GrantSource::Manual),
+        );
+        // Lou keeps what g5 still grants (role-075, role-194), loses role-080 and gains nothing.
+        portal.add_user(
+            PortalUser::new("lou@x")
+                .grant(role(75), GrantSource::Sync)
+                .grant(role(80), GrantSource::Sync)
+                .grant(role(194), GrantSource::Sync),
+        );
+        let policy = Policy::default().allow(crate::Guard::EmptySource);
+        let plan = plan(&mapping, &directory, &portal, &policy).unwrap();
+        let changes = plan.changes();
+        assert_eq!(changes.len(), 2, "{plan}");
+        let expected_added: Vec<String> = (0..200)
+            .filter(|i| i % 7 == 3 && *i != 3 && *i != 73)
+            .map(role)
+            .collect();
+        let added: Vec<&str> = changes[0].added.iter().map(|g| g.role.as_str()).collect();
+        assert_eq!(added, expected_added);
+        assert!(changes[0].added.iter().all(|g| g.groups == ["g3"]));
+        assert_eq!(changes[0].removed, [role(4)]);
+        assert_eq!(changes[1].login, "lou@x");
+        assert!(changes[1].added.is_empty());
+        assert_eq!(changes[1].removed, [role(80)]);
+    }
+
+    #[test]
+    fn role_sets() {
+        let mut set = vec![0u64; 3];
+        assert!(is_empty(&set));
+        for r in [0, 5, 63, 64, 130, 191] {
+            set_bit(&mut set, r);
+        }
+        assert!(!is_empty(&set));
+        assert_eq!(roles_in(&set).collect::<Vec<_>>(), [0, 5, 63, 64, 130, 191]);
     }
 
     /// The walk takes the hash space in ranges; the plan must not depend on how many.
