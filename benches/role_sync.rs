@@ -192,9 +192,23 @@ fn mib(kib: Option<u64>) -> String {
 
 fn report() {
     println!("role-sync plan(): direct timing (release build, single thread)");
+    if let Ok(load) = fs::read_to_string("/proc/loadavg") {
+        println!(
+            "load average at start (other work on this machine): {}",
+            load.trim()
+        );
+    }
     println!(
-        "{:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>14} {:>14}   plan",
-        "users", "build", "best", "median", "cpu med", "per user", "RSS inputs", "peak in plan"
+        "{:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>14} {:>14}   plan",
+        "users",
+        "build",
+        "first",
+        "best",
+        "median",
+        "cpu med",
+        "per user",
+        "RSS inputs",
+        "peak in plan"
     );
     let mut medians: Vec<(&str, Duration)> = Vec::new();
     for (n, label) in SIZES {
@@ -204,6 +218,8 @@ fn report() {
         let rss_inputs = status_kib("VmRSS:");
         let reset = reset_peak();
         let runs = if n >= 1_000_000 { 5 } else { 9 };
+        // `first` is the process's first plan at this size (its buffers come fresh from the
+        // kernel); the others reuse memory the allocator kept.
         let mut times = Vec::with_capacity(runs);
         let mut cpu = Vec::with_capacity(runs);
         let mut last = None;
@@ -216,6 +232,7 @@ fn report() {
             }
             last = Some(plan);
         }
+        let first = times[0];
         cpu.sort_unstable();
         let cpu_median = cpu.get(cpu.len() / 2).copied();
         let peak = if reset { status_kib("VmHWM:") } else { None };
@@ -224,8 +241,9 @@ fn report() {
         let per_user = median.as_nanos() as f64 / n as f64;
         let summary = last.map(|p| p.summary());
         println!(
-            "{label:>6} {:>10.1?} {:>10.1?} {:>10.1?} {:>10.1?} {:>9.0} ns {:>14} {:>14}   {}",
+            "{label:>6} {:>10.1?} {:>10.1?} {:>10.1?} {:>10.1?} {:>10.1?} {:>9.0} ns {:>14} {:>14}   {}",
             build,
+            first,
             times[0],
             median,
             cpu_median.unwrap_or_default(),
