@@ -1,6 +1,6 @@
 //! The Duo side of the sandbox: the Auth API, the Admin API and the Universal Prompt.
 //!
-//! Every signed request is verified as Duo verifies it ([`verify`]): the integration key must be
+//! Every signed request is verified as Duo verifies it: the integration key must be
 //! known and of the right application type (an Admin key on the Auth API gets 40301), the date
 //! within five minutes (40105), the v5 or v2 signature recomputed from the bytes received
 //! (40103). Admin applications carry Duo's permission grants; an endpoint outside them answers
