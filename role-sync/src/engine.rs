@@ -372,8 +372,8 @@ impl<'a> Tables<'a> {
 /// One user's record in an [`Arena`]. At `off` lies its canonical encoding (`encoded` bytes),
 /// then its folded key if that differs from the login as spelt (otherwise the key is the login
 /// inside the encoding), then, for a portal user, `words` little-endian `u32`s: its managed
-/// roles as `role << 1 | is_sync`, by role. A directory user's `words` are its mapped groups,
-/// which end its encoding.
+/// roles as `role << 1 | is_sync`, by role, and for a directory user its [`Access`] code. A
+/// directory user's `words` are its mapped groups, which end its encoding.
 #[derive(Clone, Copy, Default)]
 struct Rec {
     hash: u64,
@@ -406,13 +406,19 @@ impl Rec {
         }
     }
 
+    /// Where what follows the encoding and the stored key starts: a directory user's access
+    /// code, a portal user's role words.
+    fn extra_at(&self) -> usize {
+        self.off + self.encoded as usize + if self.key_stored() { self.key_len() } else { 0 }
+    }
+
     /// Where the words start.
     fn words_at(&self, dir: bool) -> usize {
         if dir {
             // A directory user's words are its mapped groups, the tail of its encoding.
             self.off + self.encoded as usize - 4 * self.words as usize
         } else {
-            self.off + self.encoded as usize + if self.key_stored() { self.key_len() } else { 0 }
+            self.extra_at()
         }
     }
 }
@@ -450,7 +456,7 @@ fn dir_size(tables: &Tables<'_>, user: &DirectoryUser, u: usize) -> usize {
     } else {
         0
     };
-    1 + 4 + user.login.as_str().len() + 4 + user.id.len() + 4 + 16 + 4 + 4 * groups + key
+    1 + 4 + user.login.as_str().len() + 4 + user.id.len() + 4 + 16 + 4 + 4 * groups + key + 1
 }
 
 /// Bytes a portal record takes in an arena (encoding, stored key and role words).
@@ -524,6 +530,7 @@ impl Arena {
                 out.extend_from_slice(user.login.key().as_bytes());
                 key |= KEY_STORED;
             }
+            out.push(tables.access[u].code());
             arena.dir.push(Rec {
                 hash,
                 off,
@@ -586,6 +593,16 @@ impl Arena {
         self.bytes[at..at + 4 * rec.words as usize]
             .chunks_exact(4)
             .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    }
+
+    /// A directory record's access (copied from `Tables::access` while filling, so that the walk
+    /// reads it with the record).
+    fn access(&self, rec: &Rec) -> Access {
+        match self.bytes[rec.extra_at()] {
+            1 => Access::Grant,
+            2 => Access::Keep,
+            _ => Access::Revoke,
+        }
     }
 
     /// A directory record's mapped groups (deduplicated, ascending).
@@ -896,7 +913,7 @@ impl<'t, 'a> Planner<'t, 'a> {
         self.entitled.fill(0);
         let mut access = Access::Revoke;
         if let Some(rec) = dir_run.first() {
-            access = self.tables.access[rec.idx as usize];
+            access = arena.access(rec);
             self.user_groups.extend(arena.groups(rec));
             for &g in &self.user_groups {
                 let mask = self.tables.group_mask(g);
