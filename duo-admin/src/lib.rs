@@ -219,6 +219,30 @@ impl AdminClient {
         }
     }
 
+    /// Sends a request (paced when pacing is on) and reads the answer straight into `T`, with
+    /// the paging metadata.
+    async fn call_typed<T: DeserializeOwned>(&self, request: Request) -> Result<(T, Value), Error> {
+        self.pace(&request).await;
+        let (raw, attempts) = self
+            .inner
+            .transport
+            .send(&self.request(request), None)
+            .await?;
+        Ok(duo_auth::transport::parse_typed(&raw, attempts)?)
+    }
+
+    async fn pace(&self, request: &Request) {
+        if let Some(pacer) = &self.inner.pacer {
+            let runtime = self.inner.transport.runtime();
+            let class = pacing::EndpointClass::of(request.method(), request.path());
+            let wait = pacer.reserve(class, runtime.now());
+            if !wait.is_zero() {
+                tracing::trace!(?wait, path = request.path(), "pacing");
+                runtime.sleep(wait).await;
+            }
+        }
+    }
+
     /// Sends a request (paced when pacing is on) and reads the envelope.
     async fn call(&self, request: Request) -> Result<duo_auth::transport::Envelope, Error> {
         if let Some(pacer) = &self.inner.pacer {
@@ -280,13 +304,12 @@ impl AdminClient {
             .params(params.iter().cloned())
             .param("limit", limit.to_string())
             .param("offset", offset.to_string());
-        let envelope = self.call(request).await?;
-        let items: Vec<T> = envelope.decode()?;
+        let (items, metadata): (Vec<T>, Value) = self.call_typed(request).await?;
         let number = |v: &Value| {
             v.as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
         };
-        let next = match envelope.metadata.get("next_offset") {
+        let next = match metadata.get("next_offset") {
             None | Some(Value::Null) => None,
             Some(v) => match number(v) {
                 Some(n) if n > offset => Some(n),
@@ -306,7 +329,7 @@ impl AdminClient {
                 }
             },
         };
-        let total = envelope.metadata.get("total_objects").and_then(number);
+        let total = metadata.get("total_objects").and_then(number);
         tracing::debug!(path, offset, count = items.len(), ?next, ?total, "Duo page");
         Ok(Page {
             items,

@@ -137,6 +137,34 @@ impl TransportConfig {
     }
 }
 
+/// Reads a successful answer straight into `T` in one pass, without building a JSON tree first
+/// (large pages decode several times faster); anything else — errors, odd shapes — goes through
+/// [`parse_envelope`] and [`Envelope::decode`], so it is reported exactly as there. Returns the
+/// value and the top-level `metadata` (or `Null`).
+pub fn parse_typed<T: serde::de::DeserializeOwned>(
+    raw: &RawResponse,
+    attempts: u32,
+) -> Result<(T, Value), Error> {
+    #[derive(serde::Deserialize)]
+    struct Success<T> {
+        stat: String,
+        response: T,
+        #[serde(default)]
+        metadata: Value,
+    }
+    let success = (200..300).contains(&raw.status);
+    if let Some(ok) = success
+        .then(|| serde_json::from_slice::<Success<T>>(&raw.body).ok())
+        .flatten()
+        .filter(|ok| ok.stat == "OK")
+    {
+        return Ok((ok.response, ok.metadata));
+    }
+    let envelope = parse_envelope(raw, attempts)?;
+    let value = envelope.decode()?;
+    Ok((value, envelope.metadata))
+}
+
 impl Envelope {
     /// The `response` member as a typed value; a shape mismatch is
     /// [`Error::UnexpectedResponse`] carrying the response. Deserializes from a borrow: no copy
@@ -368,6 +396,36 @@ mod tests {
             content_type: None,
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn typed_parsing_matches_the_envelope_path() {
+        let (v, meta): (Vec<u32>, Value) = parse_typed(
+            &raw(
+                200,
+                r#"{"stat":"OK","response":[1,2],"metadata":{"next_offset":2}}"#,
+            ),
+            1,
+        )
+        .unwrap();
+        assert_eq!((v, meta["next_offset"].as_u64()), (vec![1, 2], Some(2)));
+        // Errors and odd shapes are reported as the envelope path reports them.
+        let e = parse_typed::<Vec<u32>>(
+            &raw(401, r#"{"stat":"FAIL","code":40103,"message":"x"}"#),
+            1,
+        )
+        .unwrap_err();
+        assert_eq!(e.duo_code(), Some(40103));
+        let e = parse_typed::<Vec<u32>>(&raw(200, r#"{"stat":"OK","response":{"a":1}}"#), 1)
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::UnexpectedResponse { ref reason, .. } if reason.contains("shape")),
+            "{e:?}"
+        );
+        let e =
+            parse_typed::<Vec<u32>>(&raw(200, r#"{"stat":"FAIL","response":[1]}"#), 1).unwrap_err();
+        assert!(matches!(e, Error::Duo(_)), "{e:?}");
+        assert!(parse_typed::<Vec<u32>>(&raw(429, "busy"), 3).is_err());
     }
 
     #[test]
