@@ -42,6 +42,7 @@ pub struct OktaClientBuilder {
     refresh_ahead: Duration,
     member_page_limit: u32,
     max_concurrent_requests: Option<usize>,
+    slow_down_below: Option<f64>,
 }
 
 impl fmt::Debug for OktaClientBuilder {
@@ -115,6 +116,16 @@ impl OktaClientBuilder {
         self
     }
 
+    /// Slow down before Okta says 429: when the last response's `X-Rate-Limit-Remaining` is
+    /// below this fraction of `X-Rate-Limit-Limit`, wait `(Reset − now) / (Remaining + 1)` before
+    /// each request, spreading what is left of the budget until the reset. Off by default. The
+    /// headers are those of the last response, whatever its endpoint (Okta's budgets are per
+    /// endpoint family), so this is a brake, not an exact accountant.
+    pub fn slow_down_below(mut self, fraction: Option<f64>) -> Self {
+        self.slow_down_below = fraction.filter(|f| f.is_finite() && *f > 0.0);
+        self
+    }
+
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<OktaClient> {
         let token_url = match &self.authorization_server {
@@ -162,6 +173,7 @@ impl OktaClientBuilder {
                 rs_nonce: Mutex::new(None),
                 last_rate_limit: Mutex::new(None),
                 token_requests: AtomicU64::new(0),
+                slow_down_below: self.slow_down_below,
             }),
         })
     }
@@ -216,6 +228,7 @@ pub(crate) struct Inner {
     /// The resource server's last `DPoP-Nonce`.
     rs_nonce: Mutex<Option<String>>,
     last_rate_limit: Mutex<Option<RateLimit>>,
+    slow_down_below: Option<f64>,
     token_requests: AtomicU64,
 }
 
@@ -364,6 +377,7 @@ impl OktaClient {
             refresh_ahead: Duration::from_secs(300),
             member_page_limit: 200,
             max_concurrent_requests: None,
+            slow_down_below: None,
         }
     }
 
@@ -443,6 +457,18 @@ impl OktaClient {
         let mut cached = self.inner.token.lock().await;
         if cached.as_ref().is_some_and(|c| Arc::ptr_eq(c, token)) {
             *cached = None;
+        }
+    }
+
+    /// Waits as [`OktaClientBuilder::slow_down_below`] asks, given the last response's limits.
+    async fn slow_down(&self) {
+        let Some(fraction) = self.inner.slow_down_below else {
+            return;
+        };
+        let last = *lock(&self.inner.last_rate_limit);
+        if let Some(wait) = last.and_then(|rl| rl.slow_down(fraction, self.now_secs())) {
+            tracing::debug!(?wait, "rate limit running low: slowing down");
+            self.inner.runtime.sleep(wait).await;
         }
     }
 
@@ -655,6 +681,7 @@ impl OktaClient {
         let mut refetched = false;
         let mut nonce_answered = false;
         loop {
+            self.slow_down().await;
             let auth = self.authorization().await?;
             let mut rb = self.base_request(self.inner.http.get(url), &a);
             match &auth {

@@ -74,6 +74,27 @@ impl RateLimit {
         self.limit == Some(0) && self.remaining == Some(0)
     }
 
+    /// Proactive slow-down: when `Remaining` has fallen below `below × Limit`, the wait before
+    /// the next request that spreads what is left of the budget until the reset,
+    /// `(Reset − now) / (Remaining + 1)`. `None` when a header is missing, the budget is above
+    /// the threshold, or the reset has passed. `now` is Unix seconds on the local clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use okta_client::rate_limit::RateLimit;
+    /// let rl = RateLimit { limit: Some(600), remaining: Some(5), reset: Some(1_060), date: Some(1_000) };
+    /// assert_eq!(rl.slow_down(0.1, 1_000), Some(Duration::from_secs(10)));
+    /// assert_eq!(rl.slow_down(0.005, 1_000), None);
+    /// ```
+    pub fn slow_down(&self, below: f64, now: u64) -> Option<Duration> {
+        let (limit, remaining, reset) = (self.limit?, self.remaining?, self.reset?);
+        if limit == 0 || reset <= now || (remaining as f64) >= below * limit as f64 {
+            return None;
+        }
+        let parts = u32::try_from(remaining.saturating_add(1)).unwrap_or(u32::MAX);
+        Some(Duration::from_secs(reset - now) / parts)
+    }
+
     /// `Reset − Date + 1 s` (at least 1 s), when both headers are present.
     pub fn until_reset(&self) -> Option<Duration> {
         let (reset, date) = (self.reset?, self.date?);
@@ -356,6 +377,43 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn slow_down_only_below_the_threshold_and_before_the_reset() {
+        let rl = |remaining, reset| RateLimit {
+            limit: Some(100),
+            remaining: Some(remaining),
+            reset: Some(reset),
+            date: None,
+        };
+        assert_eq!(
+            rl(9, 1_030).slow_down(0.1, 1_000),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            rl(0, 1_030).slow_down(0.1, 1_000),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            rl(10, 1_030).slow_down(0.1, 1_000),
+            None,
+            "at the threshold"
+        );
+        assert_eq!(rl(1, 1_000).slow_down(0.1, 1_000), None, "reset passed");
+        let zero = RateLimit {
+            limit: Some(0),
+            remaining: Some(0),
+            reset: Some(2_000),
+            date: None,
+        };
+        assert_eq!(
+            zero.slow_down(0.5, 1_000),
+            None,
+            "the concurrency limit is the retry policy's"
+        );
+        assert_eq!(RateLimit::default().slow_down(0.5, 1_000), None);
+    }
+
     use super::*;
 
     fn facts(status: Option<u16>, rl: RateLimit, random: f64) -> ResponseFacts {

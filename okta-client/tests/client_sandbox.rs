@@ -547,3 +547,58 @@ async fn timeouts_and_unreachable_servers_are_typed() {
     let err = client.groups(&GroupQuery::new()).await.unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
 }
+
+/// With `slow_down_below`, a client whose budget runs low spaces its requests out instead of
+/// running into 429s; without it, it does not wait at all.
+#[tokio::test]
+async fn slows_down_when_the_budget_runs_low() {
+    let sb = sandbox().await;
+    sb.okta().set_rate_limit(OktaEndpoint::GroupMembers, 12);
+    let gid = biggest_group(&sb);
+    let members = sb.okta().members(&gid).unwrap().len();
+    // About nine pages: within the budget of 12, and past its half.
+    let page = u32::try_from(members.div_ceil(9)).unwrap();
+
+    let recorder = Arc::new(Recorder::default());
+    let client = ssws(&sb)
+        .member_page_limit(page)
+        .runtime(recorder.clone())
+        .slow_down_below(Some(0.5))
+        .build()
+        .unwrap();
+    assert_eq!(client.group_members(&gid).await.unwrap().len(), members);
+    let sleeps = recorder.sleeps();
+    // Budget 12: response k leaves 12 − k; once that is below half (k ≥ 7), every further
+    // request waits (Reset − now) / (Remaining + 1), at most 60 s.
+    let requests = usize::try_from(sb.okta().counters().group_members_requests).unwrap();
+    assert!(
+        requests >= 8,
+        "{requests} requests get past half the budget"
+    );
+    assert_eq!(sleeps.len(), requests - 7, "{sleeps:?}");
+    assert!(
+        sleeps
+            .iter()
+            .all(|d| *d > Duration::ZERO && *d <= Duration::from_secs(60)),
+        "{sleeps:?}"
+    );
+    assert!(
+        sleeps
+            .windows(2)
+            .all(|w| w[0] <= w[1] + Duration::from_secs(1)),
+        "waits grow as the budget shrinks: {sleeps:?}"
+    );
+    assert_eq!(sb.okta().counters().rate_limited, 0);
+
+    // The same listing without the option: no waits.
+    sb.okta().reset_rate_limits();
+    sb.okta().reset_counters();
+    let recorder = Arc::new(Recorder::default());
+    let eager = ssws(&sb)
+        .member_page_limit(page)
+        .runtime(recorder.clone())
+        .build()
+        .unwrap();
+    assert_eq!(eager.group_members(&gid).await.unwrap().len(), members);
+    assert!(recorder.sleeps().is_empty());
+}
