@@ -48,6 +48,31 @@ fn bench(c: &mut Criterion) {
         .expect("a group");
     assert_eq!(everyone.members, USERS);
 
+    // Peak memory of one streamed listing (the stream holds one page at a time), measured as
+    // the process's peak RSS above its RSS before — client and in-process sandbox together.
+    use duo_okta_sdk::memory;
+    let before = memory::rss_kib();
+    let reset = memory::reset_peak();
+    let started = std::time::Instant::now();
+    let n = rt
+        .block_on(
+            client
+                .list_group_members(&everyone.id)
+                .try_fold(0usize, |n, _| async move { Ok(n + 1) }),
+        )
+        .expect("listing");
+    assert_eq!(n, USERS);
+    let grew = match (reset, before, memory::peak_kib()) {
+        (true, Some(b), Some(p)) => Some(p.saturating_sub(b)),
+        _ => None,
+    };
+    eprintln!(
+        "listing {USERS} members: {:.0} users/s (single run); RSS before {}, peak RSS growth {}",
+        USERS as f64 / started.elapsed().as_secs_f64(),
+        memory::mib(before),
+        memory::mib(grew)
+    );
+
     let mut g = c.benchmark_group("okta_listing");
     g.sample_size(10);
     g.throughput(Throughput::Elements(USERS as u64));
