@@ -270,7 +270,6 @@ impl Transport {
         let mut builder = self
             .http
             .request(method, url)
-            .timeout(timeout)
             .header(reqwest::header::USER_AGENT, &self.user_agent)
             .header(reqwest::header::ACCEPT, "application/json");
         for (name, value) in signed.headers() {
