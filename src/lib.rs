@@ -4,6 +4,9 @@
 //! `cargo bench` work from the repository root.
 #![forbid(unsafe_code)]
 
+pub mod okta_sync;
+pub mod portal;
+
 /// Process memory figures from `/proc/self/status` (Linux), for the benchmarks' peak-memory
 /// reports. Elsewhere every reading is `None`.
 pub mod memory {

@@ -1,0 +1,86 @@
+//! The glue between `okta-client` and `role-sync`: read the mapped Okta groups into a
+//! [`role_sync::Directory`].
+//!
+//! Integrators map groups by **name** (what an administrator sees in Okta), while Okta's API
+//! works with group ids, so a sync first resolves names to ids. A mapped name that Okta does not
+//! have is left out of the directory on purpose: `role-sync` then sees the group as missing and
+//! its empty-source guard refuses to revoke everyone who held its roles — a renamed group must
+//! never read as "everyone left".
+
+use std::collections::BTreeMap;
+
+use okta_client::{DirectorySnapshot, GroupQuery, OktaClient};
+use role_sync::{Directory, DirectoryUser, Mapping, UserStatus};
+
+/// Why the directory could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// Okta refused or failed a request (the snapshot is complete or this error: never partial).
+    #[error(transparent)]
+    Okta(#[from] okta_client::Error),
+    /// Several Okta groups carry one mapped name, so the mapping is ambiguous.
+    #[error("{count} Okta groups are named {name:?}; rename them or map by a unique name")]
+    AmbiguousGroup {
+        /// The mapped name.
+        name: String,
+        /// How many groups carry it.
+        count: usize,
+    },
+}
+
+/// The mapped groups Okta has: name → id. Names are matched exactly, as Okta displays them.
+pub async fn resolve_groups(
+    client: &OktaClient,
+    mapping: &Mapping,
+) -> Result<BTreeMap<String, String>, FetchError> {
+    let wanted: Vec<&str> = mapping.groups().map(|(name, _)| name).collect();
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // One listing of all groups beats one search per mapped name once there are more than a
+    // handful of names, and exact matching avoids `q`'s prefix semantics.
+    for group in client.groups(&GroupQuery::new().limit(200)).await? {
+        if wanted.contains(&group.profile.name.as_str()) {
+            found.entry(group.profile.name).or_default().push(group.id);
+        }
+    }
+    found
+        .into_iter()
+        .map(|(name, mut ids)| match ids.len() {
+            1 => Ok((name, ids.remove(0))),
+            count => Err(FetchError::AmbiguousGroup { name, count }),
+        })
+        .collect()
+}
+
+/// Converts a snapshot keyed by group id into a directory keyed by group name.
+pub fn to_directory(snapshot: &DirectorySnapshot, names: &BTreeMap<String, String>) -> Directory {
+    let mut directory = Directory::new();
+    for (name, id) in names {
+        directory.add_group(name.as_str());
+        for user in snapshot.members.get(id).into_iter().flatten() {
+            let status: UserStatus = user
+                .status
+                .as_str()
+                .parse()
+                .unwrap_or_else(|never| match never {});
+            directory.add_member(
+                name.as_str(),
+                DirectoryUser::new(user.id.as_str(), user.profile.login.as_str(), status),
+            );
+        }
+    }
+    directory
+}
+
+/// Reads every member of every mapped group (at most `concurrency` listings at once) into a
+/// directory: complete, or an error.
+pub async fn fetch_directory(
+    client: &OktaClient,
+    mapping: &Mapping,
+    concurrency: usize,
+) -> Result<Directory, FetchError> {
+    let names = resolve_groups(client, mapping).await?;
+    let ids: Vec<&String> = names.values().collect();
+    let snapshot = client.directory_snapshot(&ids, concurrency).await?;
+    Ok(to_directory(&snapshot, &names))
+}

@@ -1,0 +1,644 @@
+//! A portal's user store in SQLite: what the examples sync roles into, log people in from, and
+//! import Duo users into.
+//!
+//! It is deliberately the shape an integrator's own database would have, so the examples show
+//! the one rule that matters when applying a [`Plan`]: record **who made each grant**
+//! (`grants.source`), because the sync may only ever remove the grants it made itself.
+//!
+//! ```
+//! use duo_okta_sdk::portal::PortalStore;
+//! use role_sync::GrantSource;
+//!
+//! let store = PortalStore::open_in_memory()?;
+//! store.add_user("Alice@example.com", Some("correct horse"), false)?;
+//! store.grant("alice@example.com", "admin", GrantSource::Manual)?;
+//! assert_eq!(store.roles("ALICE@example.com")?, ["admin"]);
+//! assert!(store.verify_password("alice@example.com", "correct horse")?);
+//! assert!(!store.verify_password("alice@example.com", "wrong")?);
+//! # Ok::<(), duo_okta_sdk::portal::StoreError>(())
+//! ```
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHash};
+use role_sync::{GrantSource, Login, Plan, Portal, PortalUser};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite refused the operation (I/O, a locked or corrupt file, a constraint).
+    #[error("portal database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The named user does not exist.
+    #[error("no portal user {0:?}")]
+    NoSuchUser(String),
+    /// A stored password hash could not be made or read.
+    #[error("password hash: {0}")]
+    PasswordHash(String),
+    /// The plan was made from a different portal state than the one stored now: plan again.
+    #[error("stale plan: it was made from portal state {planned}, the store is now at {current}")]
+    StalePlan {
+        /// The portal digest the plan was made against.
+        planned: String,
+        /// The digest of the portal as stored now.
+        current: String,
+    },
+}
+
+/// What [`PortalStore::apply`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Applied {
+    /// Users created.
+    pub created: usize,
+    /// Grants inserted (new users' roles and added roles).
+    pub granted: usize,
+    /// Sync grants deleted (removed roles and revocations).
+    pub removed: usize,
+}
+
+/// A Duo authenticator recorded for a user by an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Authenticator {
+    /// `phone`, `token`, `webauthn`, …
+    pub kind: String,
+    /// What identifies it to the user (a masked number, a token serial, a key's label).
+    pub label: String,
+}
+
+/// The portal's users, their grants and a few settings, in one SQLite database.
+///
+/// Logins are keyed case-insensitively (as [`role_sync::Login`] normalizes them); the spelling
+/// first stored is kept for display. Every method is one statement or one transaction, so a
+/// crash never leaves a half-applied plan.
+pub struct PortalStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for PortalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalStore").finish_non_exhaustive()
+    }
+}
+
+const SCHEMA: &str = "
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS users (
+    key           TEXT PRIMARY KEY,
+    login         TEXT NOT NULL,
+    password_hash TEXT,
+    protected     INTEGER NOT NULL DEFAULT 0,
+    duo_user_id   TEXT
+);
+CREATE TABLE IF NOT EXISTS grants (
+    user_key TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+    role     TEXT NOT NULL,
+    source   TEXT NOT NULL CHECK (source IN ('sync', 'manual')),
+    PRIMARY KEY (user_key, role)
+);
+CREATE TABLE IF NOT EXISTS authenticators (
+    user_key TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+    kind     TEXT NOT NULL,
+    label    TEXT NOT NULL,
+    PRIMARY KEY (user_key, kind, label)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sync_log (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    summary     TEXT NOT NULL
+);
+";
+
+fn source_code(source: GrantSource) -> &'static str {
+    match source {
+        GrantSource::Sync => "sync",
+        // Anything the sync did not make is manual: the sync never touches it.
+        _ => "manual",
+    }
+}
+
+impl PortalStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::init(Connection::open(path)?)
+    }
+
+    /// A private in-memory database, for tests and demos.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (every write is one
+        // statement or a transaction that rolls back on drop), so a poisoned lock is usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a user (or, when the login exists, updates its password and protected flag). A
+    /// `None` password leaves the user unable to sign in with a password.
+    pub fn add_user(
+        &self,
+        login: &str,
+        password: Option<&str>,
+        protected: bool,
+    ) -> Result<(), StoreError> {
+        let hash = password.map(hash_password).transpose()?;
+        let login = Login::new(login);
+        self.conn().execute(
+            "INSERT INTO users (key, login, password_hash, protected) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(key) DO UPDATE SET
+                 password_hash = COALESCE(excluded.password_hash, users.password_hash),
+                 protected = excluded.protected",
+            params![login.key(), login.as_str(), hash, protected],
+        )?;
+        Ok(())
+    }
+
+    /// Whether the user exists.
+    pub fn has_user(&self, login: &str) -> Result<bool, StoreError> {
+        let key = Login::new(login);
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM users WHERE key = ?1",
+                [key.key()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// The login as first stored, for display.
+    pub fn display_login(&self, login: &str) -> Result<Option<String>, StoreError> {
+        let key = Login::new(login);
+        Ok(self
+            .conn()
+            .query_row("SELECT login FROM users WHERE key = ?1", [key.key()], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Grants `role` to an existing user, recording who made the grant. Granting a held role
+    /// again keeps the first grant's source: a manual grant never becomes revocable.
+    pub fn grant(&self, login: &str, role: &str, source: GrantSource) -> Result<(), StoreError> {
+        let key = Login::new(login);
+        let conn = self.conn();
+        let inserted = conn.execute(
+            "INSERT INTO grants (user_key, role, source)
+             SELECT key, ?2, ?3 FROM users WHERE key = ?1
+             ON CONFLICT(user_key, role) DO NOTHING",
+            params![key.key(), role, source_code(source)],
+        )?;
+        if inserted == 0 && !user_exists(&conn, key.key())? {
+            return Err(StoreError::NoSuchUser(login.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The user's roles, sorted; empty for an unknown user.
+    pub fn roles(&self, login: &str) -> Result<Vec<String>, StoreError> {
+        let key = Login::new(login);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT role FROM grants WHERE user_key = ?1 ORDER BY role COLLATE BINARY",
+        )?;
+        let roles = stmt
+            .query_map([key.key()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(roles)
+    }
+
+    /// Checks a password in constant time against the stored Argon2id hash. An unknown user or
+    /// a user without a password is `false`, after hashing anyway so that timing does not tell
+    /// which logins exist.
+    pub fn verify_password(&self, login: &str, password: &str) -> Result<bool, StoreError> {
+        let key = Login::new(login);
+        let stored: Option<Option<String>> = self
+            .conn()
+            .query_row(
+                "SELECT password_hash FROM users WHERE key = ?1",
+                [key.key()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match stored.flatten() {
+            Some(hash) => {
+                let parsed = PasswordHash::new(&hash)
+                    .map_err(|e| StoreError::PasswordHash(e.to_string()))?;
+                Ok(Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok())
+            }
+            None => {
+                hash_password(password)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// A stored setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Stores a setting, replacing any previous value.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Links a portal user to its Duo user and replaces its recorded authenticators (an
+    /// import's result), in one transaction.
+    pub fn link_duo(
+        &self,
+        login: &str,
+        duo_user_id: &str,
+        authenticators: &[Authenticator],
+    ) -> Result<(), StoreError> {
+        let key = Login::new(login);
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let updated = tx.execute(
+            "UPDATE users SET duo_user_id = ?2 WHERE key = ?1",
+            params![key.key(), duo_user_id],
+        )?;
+        if updated == 0 {
+            return Err(StoreError::NoSuchUser(login.to_owned()));
+        }
+        tx.execute(
+            "DELETE FROM authenticators WHERE user_key = ?1",
+            [key.key()],
+        )?;
+        for a in authenticators {
+            tx.execute(
+                "INSERT OR IGNORE INTO authenticators (user_key, kind, label) VALUES (?1, ?2, ?3)",
+                params![key.key(), a.kind, a.label],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The Duo user id an import linked to this user.
+    pub fn duo_user_id(&self, login: &str) -> Result<Option<String>, StoreError> {
+        let key = Login::new(login);
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT duo_user_id FROM users WHERE key = ?1",
+                [key.key()],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// The authenticators an import recorded for this user, sorted.
+    pub fn authenticators(&self, login: &str) -> Result<Vec<Authenticator>, StoreError> {
+        let key = Login::new(login);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, label FROM authenticators WHERE user_key = ?1 ORDER BY kind, label",
+        )?;
+        let rows = stmt
+            .query_map([key.key()], |r| {
+                Ok(Authenticator {
+                    kind: r.get(0)?,
+                    label: r.get(1)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The portal as `role-sync` models it: every user with every grant and its source.
+    pub fn load(&self) -> Result<Portal, StoreError> {
+        let conn = self.conn();
+        load(&conn)
+    }
+
+    /// Applies a plan in one transaction, the way [`Portal::apply`] does in memory: creates get
+    /// the planned roles as sync grants; added roles become sync grants unless already held;
+    /// removed and revoked roles are deleted only where the grant is a sync grant.
+    ///
+    /// `planned_from` is the portal the plan was computed from (as [`PortalStore::load`]
+    /// returned it). When the store no longer holds exactly that portal — someone changed a
+    /// grant in between — nothing is written and [`StoreError::StalePlan`] says so.
+    pub fn apply(&self, plan: &Plan, planned_from: &Portal) -> Result<Applied, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current = load(&tx)?;
+        let (planned, now) = (portal_digest(planned_from), portal_digest(&current));
+        if planned != now {
+            return Err(StoreError::StalePlan {
+                planned,
+                current: now,
+            });
+        }
+        let mut applied = Applied::default();
+        for create in plan.creates() {
+            let login = Login::new(create.login.as_str());
+            applied.created += tx.execute(
+                "INSERT INTO users (key, login) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                params![login.key(), login.as_str()],
+            )?;
+            for role in &create.roles {
+                applied.granted += insert_sync_grant(&tx, login.key(), &role.role)?;
+            }
+        }
+        for change in plan.changes() {
+            let login = Login::new(change.login.as_str());
+            for role in &change.added {
+                applied.granted += insert_sync_grant(&tx, login.key(), &role.role)?;
+            }
+            for role in &change.removed {
+                applied.removed += delete_sync_grant(&tx, login.key(), role)?;
+            }
+        }
+        for revocation in plan.revocations() {
+            let login = Login::new(revocation.login.as_str());
+            for role in &revocation.roles {
+                applied.removed += delete_sync_grant(&tx, login.key(), role)?;
+            }
+        }
+        let summary = plan.summary();
+        tx.execute(
+            "INSERT INTO sync_log (fingerprint, summary) VALUES (?1, ?2)",
+            params![
+                plan.fingerprint().to_string(),
+                format!(
+                    "{} created, {} changed, {} revoked, {} unchanged",
+                    summary.creates, summary.changes, summary.revocations, summary.unchanged
+                )
+            ],
+        )?;
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    /// The last `n` applied plans, newest first: (fingerprint, summary).
+    pub fn sync_log(&self, n: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT fingerprint, summary FROM sync_log ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([i64::try_from(n).unwrap_or(i64::MAX)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+}
+
+fn user_exists(conn: &Connection, key: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row("SELECT 1 FROM users WHERE key = ?1", [key], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn insert_sync_grant(conn: &Connection, key: &str, role: &str) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "INSERT INTO grants (user_key, role, source) VALUES (?1, ?2, 'sync')
+         ON CONFLICT(user_key, role) DO NOTHING",
+        params![key, role],
+    )?)
+}
+
+fn delete_sync_grant(conn: &Connection, key: &str, role: &str) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM grants WHERE user_key = ?1 AND role = ?2 AND source = 'sync'",
+        params![key, role],
+    )?)
+}
+
+fn load(conn: &Connection) -> Result<Portal, StoreError> {
+    let mut users = conn.prepare_cached("SELECT key, login, protected FROM users ORDER BY key")?;
+    let mut grants =
+        conn.prepare_cached("SELECT user_key, role, source FROM grants ORDER BY user_key, role")?;
+    let mut by_key: std::collections::BTreeMap<String, PortalUser> = users
+        .query_map([], |r| {
+            let (key, login, protected): (String, String, bool) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let user = PortalUser::new(login);
+            Ok((key, if protected { user.protect() } else { user }))
+        })?
+        .collect::<Result<_, _>>()?;
+    let rows = grants.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (key, role, source) = row?;
+        let source = if source == "sync" {
+            GrantSource::Sync
+        } else {
+            GrantSource::Manual
+        };
+        if let Some(user) = by_key.remove(&key) {
+            by_key.insert(key, user.grant(role, source));
+        }
+    }
+    let mut portal = Portal::new();
+    for user in by_key.into_values() {
+        portal.add_user(user);
+    }
+    Ok(portal)
+}
+
+/// An order-independent text digest of a portal model, to detect a stale plan.
+fn portal_digest(portal: &Portal) -> String {
+    let mut lines: Vec<String> = portal
+        .users()
+        .iter()
+        .map(|u| {
+            let grants: Vec<String> = u
+                .grants()
+                .iter()
+                .map(|g| format!("{}={}", g.role, source_code(g.source)))
+                .collect();
+            format!(
+                "{}|{}|{}",
+                u.login().key(),
+                u.is_protected(),
+                grants.join(",")
+            )
+        })
+        .collect();
+    lines.sort();
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(lines.join("\n").as_bytes());
+    base16ct::lower::encode_string(&digest)
+}
+
+fn hash_password(password: &str) -> Result<String, StoreError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::PasswordHash(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use role_sync::{Directory, DirectoryUser, Guard, Mapping, Policy, UserStatus};
+
+    fn directory(members: &[(&str, &str)]) -> Directory {
+        let mut d = Directory::new();
+        d.add_group("Admins");
+        d.add_group("Staff");
+        for (group, login) in members {
+            let id = format!("00u-{}", login.to_lowercase());
+            d.add_member(*group, DirectoryUser::new(id, *login, UserStatus::Active));
+        }
+        d
+    }
+
+    #[test]
+    fn apply_then_plan_is_empty_and_manual_grants_survive() {
+        let store = PortalStore::open_in_memory().unwrap();
+        store.add_user("root@x", Some("pw"), true).unwrap();
+        store.grant("root@x", "admin", GrantSource::Manual).unwrap();
+        store.add_user("old@x", None, false).unwrap();
+        store.grant("old@x", "viewer", GrantSource::Sync).unwrap();
+        store
+            .grant("old@x", "auditor", GrantSource::Manual)
+            .unwrap();
+
+        let mapping = Mapping::new()
+            .map("Admins", ["admin"])
+            .map("Staff", ["viewer"]);
+        let dir = directory(&[("Admins", "Ann@x"), ("Staff", "bo@x"), ("Staff", "ann@x")]);
+        // One of one managed users loses access: 100 %, over the default threshold.
+        let policy = Policy::default().allow(Guard::Revocations);
+        let before = store.load().unwrap();
+        let plan = role_sync::plan(&mapping, &dir, &before, &policy).unwrap();
+        let applied = store.apply(&plan, &before).unwrap();
+        assert_eq!(applied.created, 2);
+        assert_eq!(applied.removed, 1, "old@x's sync grant of viewer");
+        assert_eq!(store.roles("ann@x").unwrap(), ["admin", "viewer"]);
+        assert_eq!(store.roles("old@x").unwrap(), ["auditor"]);
+        assert_eq!(store.roles("root@x").unwrap(), ["admin"]);
+        let planned = plan
+            .creates()
+            .iter()
+            .find(|c| c.login.eq_ignore_ascii_case("ann@x"));
+        assert_eq!(
+            store.display_login("ANN@X").unwrap(),
+            planned.map(|c| c.login.clone()),
+            "the spelling the plan created is kept for display"
+        );
+
+        let after = store.load().unwrap();
+        let again = role_sync::plan(&mapping, &dir, &after, &policy).unwrap();
+        assert!(again.is_empty(), "{again}");
+        assert_eq!(store.sync_log(5).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_stale_plan_writes_nothing() {
+        let store = PortalStore::open_in_memory().unwrap();
+        store.add_user("a@x", None, false).unwrap();
+        let before = store.load().unwrap();
+        let mapping = Mapping::new().map("Staff", ["viewer"]);
+        let plan = role_sync::plan(
+            &mapping,
+            &directory(&[("Staff", "a@x")]),
+            &before,
+            &Policy::default(),
+        )
+        .unwrap();
+        store.grant("a@x", "viewer", GrantSource::Manual).unwrap();
+        let err = store.apply(&plan, &before).unwrap_err();
+        assert!(matches!(err, StoreError::StalePlan { .. }), "{err}");
+        assert!(store.sync_log(5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn grants_need_a_user_and_keep_their_first_source() {
+        let store = PortalStore::open_in_memory().unwrap();
+        assert!(matches!(
+            store.grant("ghost@x", "r", GrantSource::Sync),
+            Err(StoreError::NoSuchUser(_))
+        ));
+        store.add_user("a@x", None, false).unwrap();
+        store.grant("a@x", "r", GrantSource::Manual).unwrap();
+        store.grant("a@x", "r", GrantSource::Sync).unwrap();
+        let portal = store.load().unwrap();
+        assert_eq!(
+            portal.user("a@x").unwrap().source_of("r"),
+            Some(GrantSource::Manual)
+        );
+        assert!(!store.verify_password("a@x", "anything").unwrap());
+        assert!(!store.verify_password("ghost@x", "anything").unwrap());
+    }
+
+    #[test]
+    fn duo_links_replace_authenticators() {
+        let store = PortalStore::open_in_memory().unwrap();
+        store.add_user("a@x", None, false).unwrap();
+        let phone = Authenticator {
+            kind: "phone".into(),
+            label: "XXX-XXX-1234".into(),
+        };
+        store.link_duo("a@x", "DU1", std::slice::from_ref(&phone)).unwrap();
+        store
+            .link_duo("a@x", "DU1", &[phone.clone(), phone.clone()])
+            .unwrap();
+        assert_eq!(store.duo_user_id("A@x").unwrap().as_deref(), Some("DU1"));
+        assert_eq!(store.authenticators("a@x").unwrap(), [phone]);
+        assert!(matches!(
+            store.link_duo("b@x", "DU2", &[]),
+            Err(StoreError::NoSuchUser(_))
+        ));
+    }
+
+    #[test]
+    fn settings_and_files_persist() {
+        let dir = std::env::temp_dir().join(format!("portal-store-{}", std::process::id()));
+        let path = dir.with_extension("sqlite");
+        {
+            let store = PortalStore::open(&path).unwrap();
+            store.set_setting("duo.host", "api-1.example").unwrap();
+            store.set_setting("duo.host", "api-2.example").unwrap();
+        }
+        let store = PortalStore::open(&path).unwrap();
+        assert_eq!(
+            store.setting("duo.host").unwrap().as_deref(),
+            Some("api-2.example")
+        );
+        assert_eq!(store.setting("nope").unwrap(), None);
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+}
