@@ -4,6 +4,7 @@
 //! `cargo bench` work from the repository root.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod okta_sync;
 pub mod portal;
 

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::{StreamExt, TryStreamExt};
 use okta_client::{DirectorySnapshot, GroupQuery, OktaClient};
 use role_sync::{Directory, DirectoryUser, Mapping, UserStatus};
 
@@ -82,5 +83,62 @@ pub async fn fetch_directory(
     let names = resolve_groups(client, mapping).await?;
     let ids: Vec<&String> = names.values().collect();
     let snapshot = client.directory_snapshot(&ids, concurrency).await?;
+    Ok(to_directory(&snapshot, &names))
+}
+
+/// How far a listing has got, for a progress line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Mapped groups found in Okta.
+    pub groups: usize,
+    /// Groups listed completely so far.
+    pub groups_done: usize,
+    /// Members read so far (a user in two groups counts twice).
+    pub members: usize,
+}
+
+/// [`fetch_directory`], calling `on_progress` after every member read and every group
+/// finished. Still complete or an error: members are only turned into a directory once every
+/// listing has finished.
+pub async fn fetch_directory_with_progress(
+    client: &OktaClient,
+    mapping: &Mapping,
+    concurrency: usize,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<Directory, FetchError> {
+    let names = resolve_groups(client, mapping).await?;
+    let mut progress = Progress {
+        groups: names.len(),
+        ..Progress::default()
+    };
+    on_progress(progress);
+    let mut snapshot = DirectorySnapshot::default();
+    // Each group is one stream of its member pages; `flatten_unordered` keeps at most
+    // `concurrency` listings open and yields members as their pages arrive. A group's end is
+    // marked by a `None` so progress can count finished groups.
+    let mut events = futures::stream::iter(names.values().cloned())
+        .map(|id| {
+            let done = futures::stream::once(futures::future::ready(Ok((id.clone(), None))));
+            client
+                .list_group_members(&id)
+                .map_ok(move |user| (id.clone(), Some(user)))
+                .chain(done)
+                .boxed()
+        })
+        .flatten_unordered(concurrency.max(1));
+    while let Some((id, user)) = events.try_next().await? {
+        match user {
+            Some(user) => {
+                snapshot.members.entry(id).or_default().push(user);
+                progress.members += 1;
+            }
+            None => {
+                snapshot.members.entry(id).or_default();
+                progress.groups_done += 1;
+            }
+        }
+        on_progress(progress);
+    }
     Ok(to_directory(&snapshot, &names))
 }
