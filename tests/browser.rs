@@ -1,0 +1,350 @@
+//! The `duo_login_portal` example in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver), with the portal and the Duo sandbox running in this process — the same
+//! `start` function the example's `main` calls.
+//!
+//! Scenarios, Universal Prompt mode: password → the sandbox's prompt → Approve → home page with
+//! the synced roles; the settings page refuses a wrong secret key (naming it) and saves the right
+//! one; Deny → "access denied"; a tampered `state` on the callback → refused, and the real answer
+//! that follows finds no sign-in pending. Push mode: approved push → home; the same IP skips Duo
+//! the second time; a user not enrolled sees the QR code and lands on the home page once the
+//! activation completes; a denied push → "access denied".
+//!
+//! Screenshots of each step go to `target/browser-screenshots/`. Without Chromium and
+//! chromedriver the test prints `SKIPPED: …` and passes, unless `REQUIRE_BROWSER` is set (CI).
+#![allow(clippy::unwrap_used)]
+
+#[path = "../examples/duo_login_portal/portal/mod.rs"]
+#[allow(dead_code)]
+mod portal;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const SKIP: &str =
+    "SKIPPED: install chromium chromium-driver (apt-get install -y chromium chromium-driver)";
+/// How long any one page may take to show what the test waits for.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// chromedriver in its own process group, so that dropping it also ends the browsers it started.
+struct Driver {
+    child: Child,
+    port: u16,
+    profile: PathBuf,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let profile = std::env::temp_dir().join(format!("portal-browser-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).unwrap();
+        let child = std::os::unix::process::CommandExt::process_group(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            0,
+        )
+        .spawn()
+        .unwrap();
+        let driver = Driver {
+            child,
+            port,
+            profile,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not listen on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                // Without the background-networking flags Chromium dials out at start, and a
+                // closed network refuses it.
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1000,800",
+                    format!("--user-data-dir={}", self.profile.display()),
+                ],
+            }),
+        );
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(caps);
+        builder
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The group holds chromedriver and the Chromium processes it started, nothing else.
+        let _ = Command::new("kill")
+            .arg("--")
+            .arg(format!("-{}", self.child.id()))
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// The browser and where the screenshots go.
+struct Browser {
+    client: Client,
+    shots: PathBuf,
+}
+
+impl Browser {
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(PAGE_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                let url = self.client.current_url().await.map(|u| u.to_string());
+                let source = self.client.source().await.unwrap_or_default();
+                panic!("{css} never appeared ({e}); at {url:?}:\n{source}");
+            }
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait(css).await.text().await.unwrap()
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self.wait(css).await;
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait(css).await.click().await.unwrap();
+    }
+
+    /// A new browser session as far as the portal is concerned.
+    async fn forget(&self) {
+        self.client.delete_all_cookies().await.unwrap();
+    }
+
+    async fn sign_in(&self, portal: &portal::Running, login: &str) {
+        self.client.goto(&portal.url).await.unwrap();
+        self.fill("#username", login).await;
+        self.fill("#password", &format!("{login}-password")).await;
+        self.click("#sign-in").await;
+    }
+}
+
+async fn start(mode: portal::Mode) -> portal::Running {
+    portal::start(portal::Options {
+        mode,
+        port: 0,
+        db: None,
+        // Always the sandbox here, whatever the environment says.
+        tenant: None,
+    })
+    .await
+    .unwrap()
+}
+
+fn available() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        let required = std::env::var("REQUIRE_BROWSER").is_ok_and(|v| !v.is_empty() && v != "0");
+        assert!(!required, "REQUIRE_BROWSER is set but {SKIP}");
+        println!("{SKIP}");
+    }
+    present
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duo_login_portal_in_headless_chromium() {
+    if !available() {
+        return;
+    }
+    let started = Instant::now();
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let driver = Driver::start();
+    let b = Browser {
+        client: driver.browser().await,
+        shots,
+    };
+    eprintln!("browser up after {:?}", started.elapsed());
+
+    // --- Universal Prompt ------------------------------------------------------------------
+    let universal = start(portal::Mode::Universal).await;
+    let sandbox = universal.sandbox.as_ref().unwrap();
+
+    // alice approves and lands on the home page with the roles the sync gave her.
+    b.client.goto(&universal.url).await.unwrap();
+    assert!(b.text("#sandbox").await.contains("carol"));
+    b.shot("01-login").await;
+    b.sign_in(&universal, "alice").await;
+    b.wait("#approve").await;
+    let duo_user = b.text("#username").await;
+    assert_eq!(
+        Some(duo_user.as_str()),
+        sandbox.duo().users().first().map(|u| u.username.as_str()),
+        "the prompt is for alice's Duo user"
+    );
+    b.shot("02-universal-prompt").await;
+    b.click("#approve").await;
+    let roles = b.text("#roles").await;
+    assert!(
+        roles.contains("admin") && roles.contains("viewer"),
+        "{roles}"
+    );
+    assert!(roles.contains("from the Okta group sync"), "{roles}");
+    assert!(b.text("#duo").await.contains("Universal Prompt"));
+    b.shot("03-home-alice").await;
+
+    // The settings page checks keys with Duo before saving them.
+    let auth = &sandbox.credentials().duo.auth;
+    b.click("#settings").await;
+    b.fill("#ikey", &auth.integration_key).await;
+    b.fill("#skey", &"x".repeat(40)).await;
+    b.fill("#host", &auth.api_host).await;
+    b.click("#save-auth").await;
+    let result = b.text("#result").await;
+    assert!(
+        result.contains("Not saved") && result.contains("secret key is wrong"),
+        "{result}"
+    );
+    b.shot("04-settings-refused").await;
+    b.fill("#ikey", &auth.integration_key).await;
+    b.fill("#skey", &auth.secret_key).await;
+    b.fill("#host", &auth.api_host).await;
+    b.click("#save-auth").await;
+    let result = b.text("#result.ok").await;
+    assert!(result.starts_with("Saved"), "{result}");
+    b.shot("05-settings-saved").await;
+
+    // dave: Deny in the prompt.
+    b.forget().await;
+    b.sign_in(&universal, "dave").await;
+    b.click("#deny").await;
+    let message = b.text("#message").await;
+    assert!(message.contains("Duo denied access"), "{message}");
+    assert_eq!(
+        b.client.title().await.unwrap(),
+        "Access denied · Duo login portal"
+    );
+    b.shot("06-universal-denied").await;
+
+    // bob: a forged callback with another state is refused, and ends the pending sign-in.
+    b.forget().await;
+    b.sign_in(&universal, "bob").await;
+    b.wait("#approve").await;
+    let prompt = b.client.current_url().await.unwrap();
+    let forged = format!(
+        "{}/duo-callback?duo_code=forged&state={}",
+        universal.url.trim_end_matches("/login"),
+        "A".repeat(36)
+    );
+    b.client.goto(&forged).await.unwrap();
+    let message = b.text("#message").await;
+    assert!(message.contains("does not match"), "{message}");
+    b.shot("07-tampered-state-refused").await;
+    // Back to Duo: approving now brings a genuine answer, which finds nothing pending.
+    b.client.goto(prompt.as_str()).await.unwrap();
+    b.click("#approve").await;
+    let message = b.text("#message").await;
+    assert!(
+        message.contains("No Duo sign-in is in progress"),
+        "{message}"
+    );
+    b.shot("08-callback-after-refusal").await;
+    eprintln!("universal scenarios done after {:?}", started.elapsed());
+    universal.shutdown().await;
+
+    // --- Auth API push -----------------------------------------------------------------------
+    let push = start(portal::Mode::Push).await;
+    b.forget().await;
+    b.sign_in(&push, "alice").await;
+    assert!(b.text("#duo").await.contains("approved a Duo Push"));
+    b.shot("09-push-home-alice").await;
+    b.click("#logout").await;
+    b.wait("#sign-in").await;
+    // Same IP as the approval a moment ago: the IP skip lets alice through without a push.
+    b.sign_in(&push, "alice").await;
+    let duo = b.text("#duo").await;
+    assert!(duo.contains("same IP address"), "{duo}");
+    b.shot("10-push-ip-skip").await;
+
+    // carol is not in Duo: the activation QR code, then (activation done) the push, then home.
+    b.forget().await;
+    b.sign_in(&push, "carol").await;
+    let qr = b.wait("#qr").await;
+    assert!(qr.attr("src").await.unwrap().unwrap().contains("/frame/qr"));
+    // The image itself loads (from the sandbox's Duo host).
+    let mut loaded = false;
+    for _ in 0..50 {
+        let width = b
+            .client
+            .execute("const i = document.getElementById('qr'); return i && i.complete ? i.naturalWidth : 0;", vec![])
+            .await;
+        if width.is_ok_and(|w| w.as_u64().unwrap_or(0) > 0) {
+            loaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(loaded, "the activation QR code did not load");
+    b.shot("11-enroll-qr").await;
+    let roles = b.text("#roles").await;
+    assert!(
+        roles.contains("viewer") && roles.contains("auditor"),
+        "{roles}"
+    );
+    assert!(roles.contains("granted by hand"), "{roles}");
+    b.shot("12-push-home-carol").await;
+
+    // dave's push is denied.
+    b.forget().await;
+    b.sign_in(&push, "dave").await;
+    let message = b.text("#message").await;
+    assert!(message.contains("Duo denied access"), "{message}");
+    b.shot("13-push-denied").await;
+    push.shutdown().await;
+
+    b.client.close().await.unwrap();
+    eprintln!("browser test done in {:?}", started.elapsed());
+}
