@@ -71,6 +71,16 @@ pub struct Authenticator {
     pub label: String,
 }
 
+impl Authenticator {
+    /// An authenticator of `kind` shown as `label`.
+    pub fn new(kind: impl Into<String>, label: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            label: label.into(),
+        }
+    }
+}
+
 /// The portal's users, their grants and a few settings, in one SQLite database.
 ///
 /// Logins are keyed case-insensitively (as [`role_sync::Login`] normalizes them); the spelling
@@ -611,7 +621,9 @@ mod tests {
             kind: "phone".into(),
             label: "XXX-XXX-1234".into(),
         };
-        store.link_duo("a@x", "DU1", std::slice::from_ref(&phone)).unwrap();
+        store
+            .link_duo("a@x", "DU1", std::slice::from_ref(&phone))
+            .unwrap();
         store
             .link_duo("a@x", "DU1", &[phone.clone(), phone.clone()])
             .unwrap();
