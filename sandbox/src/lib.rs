@@ -203,6 +203,10 @@ impl SandboxBuilder {
             .layer(axum::middleware::from_fn_with_state(
                 faults.clone(),
                 faults::middleware,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                okta.clone(),
+                okta::edge_middleware,
             ));
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -481,3 +481,90 @@ async fn paging_survives_changes_between_pages() {
     assert!(!rest.contains(&gone));
     assert!(rest.iter().all(|id| !first_ids.contains(id)));
 }
+
+/// The edge of the Okta side: a request id on every answer (injected faults included), the
+/// request log when asked for, the in-flight gauge, and `reject_access_tokens`.
+#[tokio::test]
+async fn request_log_request_ids_gauge_and_token_rejection() {
+    let sb = start(10, 2).await;
+    let dir = sb.okta();
+    let auth = ssws(&sb);
+    // Not recording by default.
+    assert_eq!(get(&sb, "/api/v1/groups", &auth, None).await.status, 200);
+    assert!(dir.requests().is_empty());
+
+    dir.record_requests(true);
+    sb.faults()
+        .inject(Fault::new("/api/v1/groups", FaultKind::TooManyRequests).times(1));
+    let limited = get(&sb, "/api/v1/groups?limit=1", &auth, None).await;
+    assert_eq!(limited.status, 429);
+    let limited_id = limited.header("x-okta-request-id").unwrap().to_owned();
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/groups", sb.http_url()))
+        .header("Authorization", &auth)
+        .header("X-Okta-Retry-For", &limited_id)
+        .header("X-Okta-Retry-Count", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let okta = &sb.credentials().okta;
+    let token = bearer_token(&sb, &okta.bearer_rsa, "okta.groups.read").await;
+    let log = dir.requests();
+    assert_eq!(log.len(), 3, "{log:#?}");
+    assert_eq!(
+        (log[0].status, log[0].query.as_deref()),
+        (429, Some("limit=1"))
+    );
+    assert_eq!(log[0].request_id(), Some(limited_id.as_str()));
+    assert_eq!(log[0].header("authorization"), Some(auth.as_str()));
+    assert_eq!(log[0].header("x-okta-retry-for"), None);
+    assert_eq!(log[1].header("x-okta-retry-for"), Some(limited_id.as_str()));
+    assert_eq!(log[1].header("x-okta-retry-count"), Some("1"));
+    assert_ne!(log[1].request_id(), log[0].request_id());
+    assert_eq!(
+        (log[2].method.as_str(), log[2].path.as_str()),
+        ("POST", "/oauth2/v1/token")
+    );
+    assert_eq!(
+        log[2].form_param("scope").as_deref(),
+        Some("okta.groups.read")
+    );
+    assert!(log[2].form_param("client_assertion").is_some());
+    assert!(log.windows(2).all(|w| w[0].seq < w[1].seq), "arrival order");
+    dir.clear_requests();
+    assert!(dir.requests().is_empty());
+
+    // Every token refused while the switch is on; API tokens unaffected.
+    dir.reject_access_tokens(true);
+    let r = get(&sb, "/api/v1/groups", &format!("Bearer {token}"), None).await;
+    assert_eq!((r.status, r.okta_code()), (401, "E0000011"));
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains(r#"error="invalid_token""#)
+    );
+    assert_eq!(get(&sb, "/api/v1/groups", &auth, None).await.status, 200);
+    dir.reject_access_tokens(false);
+    let r = get(&sb, "/api/v1/groups", &format!("Bearer {token}"), None).await;
+    assert_eq!(r.status, 200);
+
+    // The gauge: four slow requests at once.
+    sb.faults().inject(Fault::new(
+        "/api/v1/groups",
+        FaultKind::Latency(std::time::Duration::from_millis(300)),
+    ));
+    dir.reset_counters();
+    assert_eq!(dir.counters().max_in_flight, 0);
+    let calls = (0..4).map(|_| get(&sb, "/api/v1/groups", &auth, None));
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(dir.counters().max_in_flight, 4);
+    dir.reset_counters();
+    assert_eq!(
+        dir.counters().max_in_flight,
+        0,
+        "nothing is in flight any more"
+    );
+}

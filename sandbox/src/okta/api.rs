@@ -210,6 +210,9 @@ fn authorize(st: &OktaState, call: &Call<'_>) -> Result<(), ApiError> {
     }
 }
 
+/// Why every access token is refused while `OktaDirectory::reject_access_tokens` is on.
+const REVOKED: &str = "The access token has been revoked.";
+
 fn authenticate(st: &OktaState, call: &Call<'_>) -> Result<Principal, ApiError> {
     let invalid = |dpop, description| ApiError::InvalidToken { dpop, description };
     let Some(header) = call
@@ -248,6 +251,7 @@ fn authenticate(st: &OktaState, call: &Call<'_>) -> Result<Principal, ApiError> 
                     false,
                     "The access token is DPoP-bound; present it with the DPoP scheme and a DPoP proof.",
                 )),
+                Some(_) if st.rejects_tokens() => Err(invalid(false, REVOKED)),
                 Some(t) => Ok(Principal::App {
                     app: t.app,
                     scopes: t.scopes,
@@ -288,6 +292,9 @@ fn authenticate(st: &OktaState, call: &Call<'_>) -> Result<Principal, ApiError> 
                     true,
                     "The DPoP proof key does not match the key the access token is bound to.",
                 ));
+            }
+            if st.rejects_tokens() {
+                return Err(invalid(true, REVOKED));
             }
             if st.rs_nonce_required() {
                 let mut nonce = st.lock_rs_nonce();

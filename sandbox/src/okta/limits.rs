@@ -160,6 +160,9 @@ pub struct OktaCounters {
     pub users_requests: u64,
     /// Requests answered 429 because a budget was spent.
     pub rate_limited: u64,
+    /// The most Okta requests (token and API, injected faults included) handled at once since
+    /// the last reset, counted from arrival until the response is handed back.
+    pub max_in_flight: u64,
 }
 
 /// The live counters.
@@ -168,11 +171,24 @@ pub(crate) struct Counters {
     hits: [AtomicU64; 4],
     pub(crate) tokens_issued: AtomicU64,
     rate_limited: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
 }
 
 impl Counters {
     fn hit(&self, endpoint: OktaEndpoint) {
         self.hits[endpoint.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request arrives (see `record::middleware`).
+    pub(crate) fn enter(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    }
+
+    /// Its response has been handed back (or the request was dropped).
+    pub(crate) fn leave(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub(crate) fn snapshot(&self) -> OktaCounters {
@@ -184,6 +200,7 @@ impl Counters {
             group_members_requests: hit(OktaEndpoint::GroupMembers),
             users_requests: hit(OktaEndpoint::Users),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            max_in_flight: self.max_in_flight.load(Ordering::SeqCst),
         }
     }
 
@@ -193,6 +210,9 @@ impl Counters {
         }
         self.tokens_issued.store(0, Ordering::Relaxed);
         self.rate_limited.store(0, Ordering::Relaxed);
+        // Requests still running count again from here.
+        self.max_in_flight
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 }
 

@@ -20,6 +20,7 @@ mod directory;
 mod dpop;
 mod jose;
 mod limits;
+mod record;
 mod search;
 mod time;
 mod token;
@@ -41,6 +42,11 @@ pub use directory::{
     DirectoryError, NewOktaUser, OktaGroup, OktaGroupType, OktaUser, OktaUserStatus,
 };
 pub use limits::{OktaCounters, OktaEndpoint};
+pub use record::OktaRequest;
+/// The edge middleware (request ids on every Okta response, the in-flight gauge, the request
+/// log). It must wrap everything else, fault injection included, so `lib.rs` adds it as the
+/// outermost layer of the whole app; requests to other paths pass through untouched.
+pub(crate) use record::middleware as edge_middleware;
 
 /// Access tokens live an hour, as Okta's org authorization server issues them.
 pub(crate) const TOKEN_LIFETIME_SECS: i64 = 3600;
@@ -90,8 +96,12 @@ pub(crate) struct OktaState {
     /// The resource server's nonce, demanded only when `rs_nonce_required` is on.
     rs_nonce: Mutex<dpop::NonceState>,
     rs_nonce_required: AtomicBool,
+    /// The resource API refuses every access token (`reject_access_tokens`).
+    reject_tokens: AtomicBool,
     limits: Mutex<limits::RateLimits>,
     pub(crate) counters: limits::Counters,
+    /// The request log of the edge middleware.
+    edge: record::Edge,
 }
 
 /// Locks a mutex; a poisoned lock only means a panic elsewhere and the data is still usable.
@@ -120,8 +130,10 @@ impl OktaState {
             as_nonce: Mutex::default(),
             rs_nonce: Mutex::default(),
             rs_nonce_required: AtomicBool::new(false),
+            reject_tokens: AtomicBool::new(false),
             limits: Mutex::default(),
             counters: limits::Counters::default(),
+            edge: record::Edge::default(),
         }
     }
 
@@ -173,6 +185,10 @@ impl OktaState {
 
     pub(crate) fn rs_nonce_required(&self) -> bool {
         self.rs_nonce_required.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn rejects_tokens(&self) -> bool {
+        self.reject_tokens.load(Ordering::Relaxed)
     }
 
     pub(crate) fn lock_limits(&self) -> MutexGuard<'_, limits::RateLimits> {
@@ -344,6 +360,31 @@ impl OktaDirectory {
         for t in self.state.lock_tokens().tokens.values_mut() {
             t.expires_at = t.expires_at.min(now - 1);
         }
+    }
+
+    /// Makes the resource API refuse every access token with 401 `invalid_token` (as after the
+    /// app's tokens were revoked), however fresh; the token endpoint still issues them. API
+    /// tokens (`SSWS`) are not affected.
+    pub fn reject_access_tokens(&self, on: bool) {
+        self.state.reject_tokens.store(on, Ordering::Relaxed);
+    }
+
+    /// Starts (or stops) logging every Okta request with its headers, form body and answer; see
+    /// [`requests`](Self::requests). Off by default; the log keeps the latest 100,000 requests.
+    pub fn record_requests(&self, on: bool) {
+        self.state.edge.recording.store(on, Ordering::Relaxed);
+    }
+
+    /// The requests logged since recording started (or the log was cleared), in arrival order:
+    /// what the client sent (headers as received, e.g. `X-Okta-Retry-For`) and what it got
+    /// back (status, `X-Okta-Request-Id`). Requests still being answered are not there yet.
+    pub fn requests(&self) -> Vec<OktaRequest> {
+        self.state.edge.requests()
+    }
+
+    /// Empties the request log (recording stays as it is).
+    pub fn clear_requests(&self) {
+        self.state.edge.clear();
     }
 
     /// What has been served so far.
