@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, USER_AGENT};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+use tracing::Instrument as _;
 
 use crate::credentials::{Credentials, Dpop};
 use crate::domain::OktaDomain;
@@ -570,8 +571,10 @@ impl OktaClient {
                     error = %err,
                     "retrying Okta request"
                 );
-                if let Some(id) = raw.and_then(Raw::request_id) {
-                    a.retry_for = Some(id);
+                // `X-Okta-Retry-For` names the *original* failed request, as Okta's SDKs send
+                // it: the first answer with a request id, kept for every later retry.
+                if a.retry_for.is_none() {
+                    a.retry_for = raw.and_then(Raw::request_id);
                 }
                 self.inner.runtime.sleep(wait).await;
                 a.retries += 1;
@@ -587,9 +590,18 @@ impl OktaClient {
         }
     }
 
+    /// Fetches a token inside an `okta.token` span that ends with the number of POSTs sent
+    /// (`requests`), the `use_dpop_nonce` answers followed (`nonce_retries`) and the
+    /// `token_type` issued.
     async fn fetch_token(&self) -> Result<AccessToken> {
-        let dpop = self.dpop();
-        let url = self.inner.token_url.as_str();
+        let span = tracing::debug_span!(
+            "okta.token",
+            token_url = %self.inner.token_url,
+            dpop = self.dpop().is_some(),
+            requests = tracing::field::Empty,
+            nonce_retries = tracing::field::Empty,
+            token_type = tracing::field::Empty,
+        );
         let mut a = Attempts {
             start: self.inner.runtime.now(),
             retries: 0,
@@ -597,6 +609,25 @@ impl OktaClient {
             retry_for: None,
         };
         let mut nonce_retries = 0;
+        let result = self
+            .fetch_token_attempts(&mut a, &mut nonce_retries)
+            .instrument(span.clone())
+            .await;
+        span.record("requests", a.sent);
+        span.record("nonce_retries", nonce_retries);
+        if let Ok(t) = &result {
+            span.record("token_type", tracing::field::debug(t.token_type));
+        }
+        result
+    }
+
+    async fn fetch_token_attempts(
+        &self,
+        a: &mut Attempts,
+        nonce_retries: &mut u32,
+    ) -> Result<AccessToken> {
+        let dpop = self.dpop();
+        let url = self.inner.token_url.as_str();
         loop {
             let now = self.inner.runtime.now();
             let iat = unix_secs(now);
@@ -613,7 +644,7 @@ impl OktaClient {
                 }
             };
             let mut rb = self
-                .base_request(self.inner.http.post(req.url()), &a)
+                .base_request(self.inner.http.post(req.url()), a)
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(req.form_body());
             if let Some(proof) = req.dpop_header() {
@@ -624,12 +655,18 @@ impl OktaClient {
             let raw = match self.send_raw(rb).await {
                 Ok(raw) => raw,
                 Err(e @ (Error::Transport(_) | Error::Timeout(_))) => {
-                    self.after_failure(&mut a, e, None, "token").await?;
+                    self.after_failure(a, e, None, "token").await?;
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             self.note(&raw);
+            tracing::trace!(
+                status = raw.status,
+                request_id = raw.request_id().as_deref(),
+                attempt = a.sent,
+                "token endpoint answered"
+            );
             let nonce = raw.dpop_nonce();
             if dpop.is_some()
                 && let Some(n) = &nonce
@@ -647,7 +684,7 @@ impl OktaClient {
                         return Ok(t);
                     }
                     Err(e) => {
-                        self.after_failure(&mut a, e, Some(&raw), "token").await?;
+                        self.after_failure(a, e, Some(&raw), "token").await?;
                         continue;
                     }
                 }
@@ -656,12 +693,12 @@ impl OktaClient {
             if err.is_use_dpop_nonce()
                 && dpop.is_some()
                 && nonce.is_some()
-                && nonce_retries < MAX_NONCE_RETRIES
+                && *nonce_retries < MAX_NONCE_RETRIES
             {
-                nonce_retries += 1;
+                *nonce_retries += 1;
                 continue;
             }
-            self.after_failure(&mut a, err, Some(&raw), "token").await?;
+            self.after_failure(a, err, Some(&raw), "token").await?;
         }
     }
 
@@ -723,6 +760,13 @@ impl OktaClient {
                 Err(e) => return Err(e),
             };
             self.note(&raw);
+            tracing::trace!(
+                url,
+                status = raw.status,
+                request_id = raw.request_id().as_deref(),
+                attempt = a.sent,
+                "Okta answered"
+            );
             let nonce = raw.dpop_nonce();
             if self.dpop().is_some()
                 && let Some(n) = &nonce

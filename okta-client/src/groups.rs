@@ -159,7 +159,8 @@ impl OktaClient {
     /// the whole snapshot is an error and no partial result is returned.
     ///
     /// Progress is reported as `tracing` spans: `okta.directory_snapshot` (with `groups` and, at
-    /// the end, `members`) and one `okta.group_members` per group (with `members` and `pages`).
+    /// the end, `members`), one `okta.group_members` per group (with `members` and `pages`) and,
+    /// inside it, the listing's `okta.list`.
     pub async fn directory_snapshot<S: AsRef<str>>(
         &self,
         group_ids: &[S],
@@ -179,6 +180,9 @@ impl OktaClient {
             concurrency,
             members = tracing::field::Empty
         );
+        // Fields are recorded on the span handles themselves, not on `Span::current()`, which
+        // needs a subscriber that tracks the current span.
+        let snapshot_span = span.clone();
         let run = async {
             let fetched: Vec<(String, Vec<User>)> = stream::iter(ids)
                 .map(|id| {
@@ -189,12 +193,12 @@ impl OktaClient {
                         members = tracing::field::Empty,
                         pages = tracing::field::Empty
                     );
+                    let group_span = span.clone();
                     async move {
                         let pages: Vec<Vec<User>> = client.member_pages(&id).try_collect().await?;
-                        let current = tracing::Span::current();
-                        current.record("pages", pages.len());
+                        group_span.record("pages", pages.len());
                         let users: Vec<User> = pages.into_iter().flatten().collect();
-                        current.record("members", users.len());
+                        group_span.record("members", users.len());
                         Ok::<_, Error>((id, users))
                     }
                     .instrument(span)
@@ -205,7 +209,7 @@ impl OktaClient {
             let snapshot = DirectorySnapshot {
                 members: fetched.into_iter().collect(),
             };
-            tracing::Span::current().record("members", snapshot.membership_count());
+            snapshot_span.record("members", snapshot.membership_count());
             tracing::info!(
                 groups = snapshot.members.len(),
                 members = snapshot.membership_count(),
@@ -240,21 +244,48 @@ impl OktaClient {
     }
 
     /// The pages of a listing, following `Link rel="next"` verbatim until there is none.
+    ///
+    /// The listing runs in an `okta.list` span (`path`, then `pages` and `items` so far, updated
+    /// after each page), which closes when the stream is dropped.
     fn pages<T: DeserializeOwned + Send + 'static>(
         &self,
         first: Result<String>,
     ) -> impl Stream<Item = Result<Vec<T>>> + Send + 'static {
         let client = self.clone();
+        let path = first
+            .as_ref()
+            .ok()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| u.path().to_string())
+            .unwrap_or_default();
+        let span = tracing::debug_span!(
+            "okta.list",
+            path = %path,
+            pages = 0u64,
+            items = 0u64,
+        );
         let start = first.map(Some);
         stream::try_unfold(
-            (start, HashSet::new()),
-            move |(next, mut seen): (Result<Option<String>>, HashSet<String>)| {
+            (start, HashSet::new(), 0u64, 0u64),
+            move |(next, mut seen, pages, items): (
+                Result<Option<String>>,
+                HashSet<String>,
+                u64,
+                u64,
+            )| {
                 let client = client.clone();
+                let span = span.clone();
                 async move {
                     let Some(url) = next? else {
                         return Ok(None);
                     };
-                    let (items, link) = client.get_with(&url, parse_page::<T>).await?;
+                    let (items_page, link) = client
+                        .get_with(&url, parse_page::<T>)
+                        .instrument(span.clone())
+                        .await?;
+                    let (pages, items) = (pages + 1, items + items_page.len() as u64);
+                    span.record("pages", pages);
+                    span.record("items", items);
                     seen.insert(url);
                     let next = match link {
                         Some(l) => {
@@ -269,7 +300,7 @@ impl OktaClient {
                         }
                         None => None,
                     };
-                    Ok(Some((items, (Ok(next), seen))))
+                    Ok(Some((items_page, (Ok(next), seen, pages, items))))
                 }
             },
         )

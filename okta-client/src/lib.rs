@@ -17,6 +17,12 @@
 //!   complete-or-error [`DirectorySnapshot`].
 //! * [`runtime`]: the injectable clock, timer and randomness.
 //!
+//! Tracing: a token fetch runs in an `okta.token` span (`requests`, `nonce_retries`,
+//! `token_type`), a listing in `okta.list` (`path`, `pages`, `items`), a snapshot in
+//! `okta.directory_snapshot` (`groups`, `members`) with one `okta.group_members` per group
+//! (`pages`, `members`); retries are `debug` events, answers `trace` events. No token, client
+//! assertion, DPoP proof or key ever goes into a span or an event.
+//!
 //! ```
 //! use okta_client::{Dpop, OktaDomain, PrivateKeyJwt, key::PrivateKey};
 //! let domain: OktaDomain = "https://dev-123456.okta.com".parse()?;

@@ -2,6 +2,8 @@
 //! dance, the token cache, rate limits, retries and complete-or-error snapshots.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -230,12 +232,23 @@ async fn dpop_nonce_dance_then_nonce_reuse_and_invalid_token_refetch() {
     assert_eq!(client.token_requests_sent(), 3);
 }
 
-#[tokio::test]
+/// 100 callers on a cold cache, on several worker threads: one token for all of them. For
+/// DPoP that is exactly two POSTs (the proof without a nonce, answered `use_dpop_nonce`, then one
+/// with the nonce and a new assertion) and one issued token, which every resource request uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_concurrent_callers_share_one_token_request() {
     let sb = sandbox().await;
-    for (name, builder, posts) in [("bearer", bearer(&sb), 1), ("dpop_ec", dpop_ec(&sb), 2)] {
+    sb.okta().record_requests(true);
+    for (name, builder, posts) in [
+        ("bearer", bearer(&sb), 1),
+        ("dpop_ec", dpop_ec(&sb), 2),
+        ("dpop_rsa", dpop_rsa(&sb), 2),
+    ] {
         let client = builder.build().unwrap();
+        // 100 listings of three pages each: a fresh per-minute budget for every client.
+        sb.okta().reset_rate_limits();
         sb.okta().reset_counters();
+        sb.okta().clear_requests();
         let calls = (0..100).map(|_| {
             let client = client.clone();
             tokio::spawn(async move { client.groups(&GroupQuery::new().limit(3)).await })
@@ -246,8 +259,222 @@ async fn hundred_concurrent_callers_share_one_token_request() {
         let c = sb.okta().counters();
         assert_eq!(c.token_requests, posts, "{name}: {c:?}");
         assert_eq!(c.tokens_issued, 1, "{name}");
+        assert_eq!(client.token_requests_sent(), posts, "{name}");
         assert!(c.groups_requests >= 100, "{name}");
+        assert_eq!(c.rate_limited, 0, "{name}");
+
+        let log = sb.okta().requests();
+        let tokens: Vec<_> = log
+            .iter()
+            .filter(|r| r.path == "/oauth2/v1/token")
+            .collect();
+        assert_eq!(tokens.len() as u64, posts, "{name}");
+        let assertions: Vec<String> = tokens
+            .iter()
+            .map(|r| r.form_param("client_assertion").unwrap())
+            .collect();
+        let jtis: std::collections::HashSet<String> = assertions
+            .iter()
+            .map(|a| {
+                common::decode(a).claims["jti"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(jtis.len(), tokens.len(), "{name}: a new assertion per POST");
+        if posts == 2 {
+            let first = common::decode(tokens[0].header("dpop").unwrap());
+            assert!(
+                first.claims.get("nonce").is_none(),
+                "{name}: proactive proof"
+            );
+            assert_eq!(tokens[0].status, 400);
+            let nonce = tokens[0].response_header("dpop-nonce").unwrap();
+            let second = common::decode(tokens[1].header("dpop").unwrap());
+            assert_eq!(second.claims["nonce"], nonce, "{name}");
+            assert_ne!(first.claims["jti"], second.claims["jti"], "{name}");
+            assert_eq!(tokens[1].status, 200);
+        }
+        // Every resource request presented the one token issued.
+        let presented: std::collections::HashSet<&str> = log
+            .iter()
+            .filter(|r| r.path == "/api/v1/groups")
+            .map(|r| r.header("authorization").unwrap())
+            .collect();
+        assert_eq!(presented.len(), 1, "{name}: {presented:?}");
     }
+}
+
+/// The resource server keeps refusing the token: the client drops it and fetches a new one
+/// exactly once per request, then returns the typed 401 instead of looping.
+#[tokio::test]
+async fn a_token_still_refused_after_the_refetch_is_a_typed_error() {
+    let sb = sandbox().await;
+    for (name, builder) in [("bearer", bearer(&sb)), ("dpop_rsa", dpop_rsa(&sb))] {
+        let client = builder.build().unwrap();
+        client.token_info().await.unwrap();
+        let before = client.token_requests_sent();
+        sb.okta().reject_access_tokens(true);
+        sb.okta().reset_counters();
+        for round in 1..=2u64 {
+            let err = client.groups(&GroupQuery::new()).await.unwrap_err();
+            assert!(err.is_invalid_token(), "{name}: {err:?}");
+            assert_eq!(err.status(), Some(401), "{name}");
+            assert_eq!(err.okta_error_code(), Some("E0000011"), "{name}");
+            assert!(!err.is_retryable(), "{name}");
+            let c = sb.okta().counters();
+            // One token POST per call (a DPoP client reuses the nonce it already has) and two
+            // resource requests: the refused one and the one retried with the new token.
+            assert_eq!(
+                (c.token_requests, c.tokens_issued, c.groups_requests),
+                (round, round, 2 * round),
+                "{name}: round {round}"
+            );
+            assert_eq!(client.token_requests_sent(), before + round, "{name}");
+        }
+        // Tokens are accepted again: the token fetched by the last call is used, no new POST.
+        sb.okta().reject_access_tokens(false);
+        assert!(!client.groups(&GroupQuery::new()).await.unwrap().is_empty());
+        assert_eq!(sb.okta().counters().token_requests, 2, "{name}");
+    }
+}
+
+/// `X-Okta-Retry-For` / `X-Okta-Retry-Count` as the sandbox received them: nothing on a first
+/// attempt; on the retries of one request, the `X-Okta-Request-Id` of its first rate-limited
+/// answer (as Okta's SDKs send it) and the counts 1, 2, 3.
+#[tokio::test]
+async fn retries_carry_okta_retry_headers_on_the_wire() {
+    let sb = sandbox().await;
+    sb.okta().record_requests(true);
+    let rt = Arc::new(Recorder::default());
+    let client = ssws(&sb).runtime(rt.clone()).build().unwrap();
+    sb.faults()
+        .inject(Fault::new("/api/v1/groups", FaultKind::TooManyRequests).times(3));
+    client.groups(&GroupQuery::new()).await.unwrap();
+    client.groups(&GroupQuery::new()).await.unwrap();
+    let log = sb.okta().requests();
+    let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 429, 429, 200, 200], "{log:#?}");
+    let ids: std::collections::HashSet<&str> =
+        log.iter().map(|r| r.request_id().unwrap()).collect();
+    assert_eq!(ids.len(), log.len(), "every answer has its own request id");
+    let first_id = log[0].request_id().unwrap();
+    for (i, r) in log.iter().enumerate() {
+        let (retry_for, count) = (r.header("x-okta-retry-for"), r.header("x-okta-retry-count"));
+        match i {
+            0 | 4 => assert_eq!((retry_for, count), (None, None), "first attempt {i}"),
+            _ => {
+                assert_eq!(retry_for, Some(first_id), "retry {i}");
+                assert_eq!(count, Some(i.to_string().as_str()), "retry {i}");
+            }
+        }
+    }
+
+    // A spent budget (the real rate limiter, not a fault) during a DPoP listing: each page that
+    // is refused is retried once the window passes, with its own headers and a new proof, and
+    // the next page starts again without them.
+    let gid = biggest_group(&sb);
+    let want = sb.okta().members(&gid).unwrap().len();
+    let rt = Arc::new(WindowPasses {
+        okta: sb.okta(),
+        sleeps: Mutex::default(),
+    });
+    let client = dpop_ec(&sb)
+        .runtime(rt.clone())
+        .member_page_limit(10)
+        .build()
+        .unwrap();
+    client.token_info().await.unwrap();
+    sb.okta().reset_rate_limits();
+    sb.okta().set_rate_limit(OktaEndpoint::GroupMembers, 2);
+    sb.okta().clear_requests();
+    assert_eq!(client.group_members(&gid).await.unwrap().len(), want);
+    let log = sb.okta().requests();
+    assert!(log.len() >= 6, "{}", log.len());
+    let limited = log.iter().filter(|r| r.status == 429).count();
+    assert_eq!(limited, rt.sleeps.lock().unwrap().len());
+    assert!(limited >= 2, "{limited}");
+    for (i, r) in log.iter().enumerate() {
+        let (retry_for, count) = (r.header("x-okta-retry-for"), r.header("x-okta-retry-count"));
+        if i > 0 && log[i - 1].status == 429 {
+            assert_eq!(retry_for, log[i - 1].request_id(), "request {i}");
+            assert_eq!(count, Some("1"), "request {i}");
+            assert_eq!(r.query, log[i - 1].query, "the same page again");
+            assert_ne!(r.header("dpop"), log[i - 1].header("dpop"), "a new proof");
+            assert_eq!(r.status, 200);
+        } else {
+            assert_eq!((retry_for, count), (None, None), "request {i}");
+        }
+    }
+}
+
+/// A runtime whose every sleep lets the sandbox's rate-limit window pass.
+#[derive(Debug)]
+struct WindowPasses {
+    okta: idp_sandbox::OktaDirectory,
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl Runtime for WindowPasses {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        self.sleeps.lock().unwrap().push(duration);
+        self.okta.reset_rate_limits();
+        Box::pin(async {})
+    }
+
+    fn random(&self) -> f64 {
+        0.5
+    }
+}
+
+/// `directory_snapshot(ids, n)` never has more than `n` requests in flight and does reach `n`
+/// (member pages are slowed down so that they overlap); a smaller client-wide
+/// `max_concurrent_requests` wins over the snapshot's own bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_snapshot_keeps_its_concurrency_bound_and_reaches_it() {
+    let sb = Sandbox::builder()
+        .seed(5)
+        .users(90)
+        .groups(8)
+        .start()
+        .await
+        .unwrap();
+    let ids: Vec<String> = sb.okta().groups().into_iter().map(|g| g.id).collect();
+    assert!(ids.len() >= 8);
+    sb.faults().inject(Fault::new(
+        "/api/v1/groups/",
+        FaultKind::Latency(Duration::from_millis(80)),
+    ));
+    let check = |snap: &okta_client::DirectorySnapshot| {
+        assert_eq!(snap.members.len(), ids.len());
+        for id in &ids {
+            assert_eq!(snap.members[id].len(), sb.okta().members(id).unwrap().len());
+        }
+    };
+    let client = ssws(&sb).member_page_limit(25).build().unwrap();
+    for bound in [1, 3, 5] {
+        sb.okta().reset_counters();
+        check(&client.directory_snapshot(&ids, bound).await.unwrap());
+        let c = sb.okta().counters();
+        assert_eq!(c.max_in_flight, bound as u64, "bound {bound}: {c:?}");
+    }
+
+    // The client-wide limit (token POSTs included) is the tighter one here.
+    let client = dpop_ec(&sb)
+        .member_page_limit(25)
+        .max_concurrent_requests(Some(2))
+        .build()
+        .unwrap();
+    sb.okta().reset_counters();
+    check(&client.directory_snapshot(&ids, 6).await.unwrap());
+    let c = sb.okta().counters();
+    assert_eq!(c.max_in_flight, 2, "{c:?}");
+    assert_eq!(c.token_requests, 2);
 }
 
 #[tokio::test]
