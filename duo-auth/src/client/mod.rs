@@ -26,6 +26,7 @@ pub use types::{
 };
 
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::Credentials;
 use crate::error::Error;
@@ -287,21 +288,27 @@ impl AuthClient {
         options: &AuthOptions,
         deadline: Duration,
     ) -> Result<AuthResponse, Error> {
-        let _span = tracing::debug_span!("duo_push", user = ?user).entered();
-        let started = Instant::now();
-        let txid = self.auth_async(user, &Factor::Push(push), options).await?;
-        loop {
-            let left = deadline.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                return Err(Error::Timeout(deadline));
-            }
-            let status = tokio::time::timeout(left, self.auth_status(&txid))
-                .await
-                .map_err(|_| Error::Timeout(deadline))??;
-            if status.result != AuthResult::Waiting {
-                return Ok(status);
+        // `.instrument`, not `.entered()`: an entered guard held across `.await` makes the
+        // future `!Send`, and web frameworks (axum) and `tokio::spawn` need `Send` futures.
+        let span = tracing::debug_span!("duo_push", user = ?user);
+        async move {
+            let started = Instant::now();
+            let txid = self.auth_async(user, &Factor::Push(push), options).await?;
+            loop {
+                let left = deadline.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(Error::Timeout(deadline));
+                }
+                let status = tokio::time::timeout(left, self.auth_status(&txid))
+                    .await
+                    .map_err(|_| Error::Timeout(deadline))??;
+                if status.result != AuthResult::Waiting {
+                    return Ok(status);
+                }
             }
         }
+        .instrument(span)
+        .await
     }
 
     /// Checks the integration before it is enabled (what a portal runs when an administrator
