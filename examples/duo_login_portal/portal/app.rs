@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
-use duo_auth::client::{EnrollStatus, Factor, PushOptions};
+use duo_auth::client::EnrollStatus;
 use duo_auth::gate::{AllowReason, Login, Step};
 use duo_auth::policy::UsernameMapping;
 use duo_auth::universal::UniversalClient;
@@ -571,14 +571,9 @@ async fn push_wait(State(app): S, headers: HeaderMap, Form(form): Form<Fields>) 
     let Some(gate) = app.gate() else {
         return internal("no Auth API application is configured");
     };
-    // The push as a synchronous `auth` (Duo answers when the person does, or after its 60 s
-    // push timeout). Not `gate.push`: its future holds a tracing span guard across `.await`,
-    // so it is not `Send` and axum cannot run it in a handler.
-    let push = Factor::Push(PushOptions {
-        display_username: Some(login.username.clone()),
-        ..PushOptions::default()
-    });
-    match gate.complete(&login, &challenge, &push).await {
+    // Send the push and poll `auth_status` until the person answers; past Duo's own 60 s push
+    // timeout the gate reports a denial.
+    match gate.push(&login, &challenge, Duration::from_secs(75)).await {
         Step::Allow(allowed) => {
             let id = sign_in(&app, &sid, &login.username, allow_text(&allowed.reason));
             ([(header::SET_COOKIE, set_cookie(&id))], next("/")).into_response()
