@@ -4,6 +4,11 @@
 //! `cargo bench` work from the repository root.
 #![forbid(unsafe_code)]
 
+// The README's Rust snippets are compiled (and the `no_run`-free ones run) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub mod config;
 pub mod okta_sync;
 pub mod portal;
