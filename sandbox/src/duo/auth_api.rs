@@ -1,10 +1,11 @@
 //! Duo Auth API v2: ping, check, logo, enroll, enroll_status, preauth, auth, auth_status.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -82,13 +83,48 @@ async fn logo(State(state): S, call: Call) -> Response {
         .into_response()
 }
 
-async fn qr() -> Response {
-    (
-        StatusCode::OK,
-        [(http::header::CONTENT_TYPE, "image/png")],
-        png(),
-    )
-        .into_response()
+/// The activation QR code of `value`, as a PNG, like Duo's `/frame/qr`: a real code that the
+/// Duo Mobile app (or any QR reader) decodes to the activation URL.
+async fn qr(Query(query): Query<HashMap<String, String>>) -> Response {
+    let value = query.get("value").map_or("", String::as_str);
+    match qr_png(value) {
+        Some(bytes) => (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "image/png")],
+            bytes,
+        )
+            .into_response(),
+        None => (StatusCode::BAD_REQUEST, "value does not fit in a QR code").into_response(),
+    }
+}
+
+/// Renders `value` as a black-on-white QR code, 4 pixels per module, with the 4-module quiet
+/// zone readers need.
+pub(crate) fn qr_png(value: &str) -> Option<Vec<u8>> {
+    const SCALE: usize = 4;
+    const QUIET: usize = 4;
+    let code = qrcode::QrCode::new(value.as_bytes()).ok()?;
+    let modules = code.width();
+    let colors = code.to_colors();
+    let side = (modules + 2 * QUIET) * SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in colors.iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (mx, my) = (i % modules + QUIET, i / modules + QUIET);
+            for y in my * SCALE..(my + 1) * SCALE {
+                pixels[y * side + mx * SCALE..y * side + (mx + 1) * SCALE].fill(0);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let side32 = u32::try_from(side).ok()?;
+    let mut encoder = png::Encoder::new(&mut out, side32, side32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().ok()?;
+    writer.write_image_data(&pixels).ok()?;
+    writer.finish().ok()?;
+    Some(out)
 }
 
 async fn enroll(State(state): S, call: Call) -> Response {
@@ -465,5 +501,26 @@ async fn auth_status(State(state): S, call: Call) -> Response {
             (due.min(deadline)) - now
         };
         tokio::time::sleep(remaining).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qr_png;
+
+    #[test]
+    fn activation_qr_decodes_to_its_value() {
+        let value = "duo://Yl7Vm1k4Jv6hRqk2-aHR0cHM6Ly8xMjcuMC4wLjE6ODA4MA";
+        let bytes = qr_png(value).expect("a QR code");
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("a frame");
+        let (w, h) = (info.width as usize, info.height as usize);
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().expect("decodes");
+        assert_eq!(content, value);
     }
 }
