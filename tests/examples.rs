@@ -1,0 +1,190 @@
+//! The command-line examples run end to end on the sandbox: their exit codes, their JSON and
+//! CSV output and the portal database they leave behind. (`quickstart` runs in CI as the
+//! README's first command; `duo_login_portal` has its browser test.)
+//!
+//! `cargo test` builds the examples before running tests; the binaries are found next to this
+//! test's own executable.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use duo_okta_sdk::portal::PortalStore;
+
+fn example(name: &str) -> Command {
+    // target/<profile>/deps/examples-<hash> → target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds examples first",
+        path.display()
+    );
+    Command::new(path)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sdk-examples-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    if !out.status.success() {
+        eprintln!("stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+fn plan_json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON plan ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn okta_role_sync_plans_applies_and_converges_with_every_auth_type() {
+    let dir = scratch("sync");
+    let db = dir.join("portal.sqlite");
+    let sync = |extra: &[&str]| {
+        let mut cmd = example("okta_role_sync");
+        cmd.args(["--once", "--json", "--sandbox-users", "300", "--db"])
+            .arg(&db)
+            .args(extra);
+        run(&mut cmd)
+    };
+
+    // A first sync of 300 people creates more than the escalation guard's 100: refused (exit
+    // code 2), the refused plan still printed, nothing written.
+    let refused = sync(&[]);
+    assert_eq!(refused.status.code(), Some(2));
+    let plan = plan_json(&refused);
+    let creates = plan["creates"].as_array().unwrap().len();
+    assert!(creates > 100, "{creates} creates");
+    assert!(
+        PortalStore::open(&db)
+            .unwrap()
+            .load()
+            .unwrap()
+            .users()
+            .is_empty()
+    );
+
+    // Allowed explicitly for this run: applied.
+    let applied = sync(&["--allow", "escalations"]);
+    assert!(applied.status.success());
+    assert_eq!(
+        plan_json(&applied)["creates"].as_array().unwrap().len(),
+        creates
+    );
+    let store = PortalStore::open(&db).unwrap();
+    assert_eq!(store.load().unwrap().users().len(), creates);
+    let first = &plan["creates"][0];
+    let login = first["login"].as_str().unwrap();
+    let mut roles: Vec<&str> = first["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role"].as_str().unwrap())
+        .collect();
+    roles.sort_unstable();
+    assert_eq!(store.roles(login).unwrap(), roles);
+
+    // The same org read with each auth type gives the same, now empty, plan.
+    let mut fingerprints = Vec::new();
+    for auth in ["dpop", "oauth", "api-token"] {
+        let again = sync(&["--auth", auth, "--dry-run"]);
+        assert!(again.status.success(), "{auth}");
+        let plan = plan_json(&again);
+        assert!(plan["creates"].as_array().unwrap().is_empty(), "{auth}");
+        assert!(plan["revocations"].as_array().unwrap().is_empty(), "{auth}");
+        assert_eq!(plan["unchanged"].as_u64(), Some(creates as u64), "{auth}");
+        fingerprints.push(plan["fingerprint"].as_str().unwrap().to_owned());
+    }
+    fingerprints.dedup();
+    assert_eq!(fingerprints.len(), 1, "{fingerprints:?}");
+}
+
+#[test]
+fn okta_role_sync_refuses_a_bad_config_with_the_reason() {
+    let dir = scratch("bad-config");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "interval = \"10m\"\n[mapping.groups]\n\"Portal Admins\" = [\"admin\"]\n",
+    )
+    .unwrap();
+    let out = run(example("okta_role_sync")
+        .args(["--once", "--config"])
+        .arg(&config)
+        .arg("--db")
+        .arg(dir.join("portal.sqlite")));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("config.toml"), "{stderr}");
+    assert!(stderr.contains("10m"), "{stderr}");
+
+    let out = run(example("okta_role_sync").args(["--once", "--auth", "kerberos"]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("api-token, oauth or dpop"));
+}
+
+#[test]
+fn duo_admin_import_links_users_and_writes_the_review() {
+    let dir = scratch("import");
+    let db = dir.join("portal.sqlite");
+    let out = run(example("duo_admin_import")
+        .args(["--format", "json", "--out"])
+        .arg(dir.join("review"))
+        .arg("--db")
+        .arg(&db));
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("250 portal users linked"), "{stderr}");
+    assert!(stderr.contains("1 conflicts"), "{stderr}");
+
+    let review: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("review/review.json")).unwrap()).unwrap();
+    let users = review["users"].as_array().unwrap();
+    assert_eq!(users.len(), 300);
+    assert!(!review["admins"].as_array().unwrap().is_empty());
+
+    // Linked portal users carry their Duo id and authenticators.
+    let store = PortalStore::open(&db).unwrap();
+    let linked = store
+        .load()
+        .unwrap()
+        .users()
+        .iter()
+        .filter(|u| store.duo_user_id(u.login().as_str()).unwrap().is_some())
+        .count();
+    assert_eq!(linked, 250);
+    let user = &users[0];
+    let email = user["email"].as_str().unwrap();
+    if let Some(id) = store.duo_user_id(email).unwrap() {
+        assert_eq!(id, user["user_id"].as_str().unwrap());
+    }
+
+    // CSV on stdout: one header line per table.
+    let out = run(example("duo_admin_import")
+        .arg("--db")
+        .arg(dir.join("csv.sqlite")));
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for header in [
+        "# users.csv",
+        "# admins.csv",
+        "# groups.csv",
+        "# memberships.csv",
+    ] {
+        assert!(stdout.contains(header), "{header} missing");
+    }
+    assert!(stdout.contains("user_id,username,realname,email,status"));
+}
