@@ -63,7 +63,15 @@ fn parse_link(s: &str) -> std::result::Result<(String, DuoRef), String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() {
+    // Errors as their message, not as `Debug` (which escapes the text).
+    if let Err(e) = run().await {
+        eprintln!("duo_admin_import: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
     let args = Args::parse();
     let real = std::env::var_os("DUO_ADMIN_IKEY").is_some();
     let sandbox = if real {

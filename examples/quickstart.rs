@@ -37,7 +37,15 @@ type Result<T> = std::result::Result<T, Box<dyn Error>>;
 const BREAK_GLASS: &str = "root@portal.example";
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() {
+    // Errors as their message, not as `Debug` (which escapes the text).
+    if let Err(e) = run().await {
+        eprintln!("quickstart: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
     let started = Instant::now();
     let db = db_path()?;
 

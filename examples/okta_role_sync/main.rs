@@ -93,7 +93,15 @@ fn default_concurrency() -> usize {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() {
+    // Errors as their message, not as `Debug` (which escapes the text).
+    if let Err(e) = run().await {
+        eprintln!("okta_role_sync: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
     let args = Args::parse();
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| format!("{}: {e}", args.config.display()))?;
