@@ -99,6 +99,14 @@ impl OktaClientBuilder {
 
     /// How long before expiry a cached token is replaced (default 5 min; at most half the
     /// token's lifetime is used).
+    ///
+    /// Inside that window the token is still valid: the first request to notice fetches the
+    /// next token, and every other request meanwhile goes on with the current one instead of
+    /// waiting. Only requests without a valid token (none yet, expired, refused with
+    /// `invalid_token`) wait, all of them for the same single fetch. If the early fetch fails,
+    /// the current token stays in use (a `warn` event says why) and the next early attempt is
+    /// made 30 s later at the soonest; once the token has expired, a failing fetch is the
+    /// requests' error.
     pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
         self.refresh_ahead = ahead;
         self
@@ -169,7 +177,8 @@ impl OktaClientBuilder {
                 limiter: self
                     .max_concurrent_requests
                     .map(tokio::sync::Semaphore::new),
-                token: tokio::sync::Mutex::new(None),
+                token: Mutex::new(TokenSlot::default()),
+                refresh: tokio::sync::Mutex::new(()),
                 as_nonce: Mutex::new(None),
                 rs_nonce: Mutex::new(None),
                 last_rate_limit: Mutex::new(None),
@@ -221,9 +230,12 @@ pub(crate) struct Inner {
     refresh_ahead: Duration,
     pub(crate) member_page_limit: u32,
     limiter: Option<tokio::sync::Semaphore>,
-    /// The cached access token; the lock is held across a fetch so that one refresh serves
-    /// every concurrent caller.
-    token: tokio::sync::Mutex<Option<Arc<AccessToken>>>,
+    /// The cached access token (held only to read or replace it, never across a fetch).
+    token: Mutex<TokenSlot>,
+    /// Held by the one caller fetching a token, across the fetch and its retry waits, so that
+    /// one fetch serves every concurrent caller. Callers that still have a valid token never
+    /// wait for it.
+    refresh: tokio::sync::Mutex<()>,
     /// The token endpoint's last `DPoP-Nonce`.
     as_nonce: Mutex<Option<String>>,
     /// The resource server's last `DPoP-Nonce`.
@@ -246,6 +258,18 @@ pub enum TokenType {
     /// `Authorization: DPoP …` plus a `DPoP` proof bound to the token.
     Dpop,
 }
+
+/// The token cache.
+#[derive(Default)]
+struct TokenSlot {
+    current: Option<Arc<AccessToken>>,
+    /// After an early refresh failed: no new early attempt before this time.
+    early_retry_at: Option<SystemTime>,
+}
+
+/// After a failed refresh ahead of expiry, the still-valid token is kept and the next early
+/// attempt waits this long (an expired token is replaced on demand, whatever this says).
+const EARLY_REFRESH_BACKOFF: Duration = Duration::from_secs(30);
 
 /// A cached access token. Debug hides the token.
 pub(crate) struct AccessToken {
@@ -304,11 +328,16 @@ impl Raw {
     }
 
     fn error(&self) -> Error {
-        let challenges: Vec<&str> = self.header_values("www-authenticate").collect();
-        Error::from_response(self.status, &challenges, &self.body)
+        Error::from_http(
+            self.status,
+            self.headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+            &self.body,
+        )
     }
 
-    fn request_id(&self) -> Option<String> {
+    pub(crate) fn request_id(&self) -> Option<String> {
         self.header("x-okta-request-id").map(str::to_string)
     }
 
@@ -417,7 +446,7 @@ impl OktaClient {
 
     /// Drops the cached access token; the next request fetches a new one.
     pub async fn clear_token(&self) {
-        *self.inner.token.lock().await = None;
+        *lock(&self.inner.token) = TokenSlot::default();
     }
 
     fn dpop(&self) -> Option<&Dpop> {
@@ -431,33 +460,107 @@ impl OktaClient {
         unix_secs(self.inner.runtime.now())
     }
 
+    /// The `Authorization` to use: the API token, or the cached access token.
+    ///
+    /// * A fresh token is used as is.
+    /// * A token inside its refresh-ahead window but still valid: the first caller to notice
+    ///   fetches the next one (and uses it); every other caller meanwhile keeps using the current
+    ///   token without waiting. If that early fetch fails, the current token stays in use and the
+    ///   next early attempt waits [`EARLY_REFRESH_BACKOFF`].
+    /// * No valid token (none yet, expired, or dropped after `invalid_token`): the caller waits
+    ///   for the fetch in flight, or starts it; one fetch serves all of them.
     async fn authorization(&self) -> Result<Auth> {
         if let Credentials::ApiToken(t) = &self.inner.credentials {
             return Ok(Auth::Ssws(t.authorization_header()));
         }
-        let mut cached = self.inner.token.lock().await;
-        if let Some(t) = cached.as_ref()
-            && self.is_fresh(t)
-        {
-            return Ok(Auth::Token(t.clone()));
+        let now = self.inner.runtime.now();
+        let (current, early_allowed) = {
+            let slot = lock(&self.inner.token);
+            (
+                slot.current.clone(),
+                slot.early_retry_at.is_none_or(|at| now >= at),
+            )
+        };
+        if let Some(t) = current {
+            if self.is_fresh(&t, now) {
+                return Ok(Auth::Token(t));
+            }
+            if now < t.expires_at {
+                // Still valid, due for replacement: one caller replaces it, nobody waits.
+                if !early_allowed {
+                    return Ok(Auth::Token(t));
+                }
+                let Ok(_refreshing) = self.inner.refresh.try_lock() else {
+                    return Ok(Auth::Token(t));
+                };
+                return self.refresh_early(t).await;
+            }
         }
-        *cached = None;
+        let _refreshing = self.inner.refresh.lock().await;
+        // Whoever held the lock may have stored a token meanwhile.
+        let now = self.inner.runtime.now();
+        if let Some(t) = lock(&self.inner.token).current.clone()
+            && now < t.expires_at
+        {
+            return Ok(Auth::Token(t));
+        }
         let token = Arc::new(self.fetch_token().await?);
-        *cached = Some(token.clone());
+        let mut slot = lock(&self.inner.token);
+        slot.current = Some(token.clone());
+        slot.early_retry_at = None;
         Ok(Auth::Token(token))
     }
 
-    fn is_fresh(&self, t: &AccessToken) -> bool {
+    /// Replaces `old` (valid, inside its refresh-ahead window) while holding the refresh lock;
+    /// keeps it if the fetch fails and it is still valid and cached.
+    async fn refresh_early(&self, old: Arc<AccessToken>) -> Result<Auth> {
+        let now = self.inner.runtime.now();
+        if let Some(t) = lock(&self.inner.token).current.clone()
+            && !Arc::ptr_eq(&t, &old)
+            && self.is_fresh(&t, now)
+        {
+            // Replaced between our look and the lock.
+            return Ok(Auth::Token(t));
+        }
+        tracing::debug!("refreshing the access token ahead of its expiry");
+        match self.fetch_token().await {
+            Ok(token) => {
+                let token = Arc::new(token);
+                let mut slot = lock(&self.inner.token);
+                slot.current = Some(token.clone());
+                slot.early_retry_at = None;
+                Ok(Auth::Token(token))
+            }
+            Err(e) => {
+                let now = self.inner.runtime.now();
+                let mut slot = lock(&self.inner.token);
+                let still_cached = slot.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &old));
+                if still_cached && now < old.expires_at {
+                    tracing::warn!(
+                        error = %e,
+                        "early access-token refresh failed; the current token stays in use"
+                    );
+                    slot.early_retry_at = Some(now + EARLY_REFRESH_BACKOFF);
+                    Ok(Auth::Token(old))
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Outside the refresh-ahead window (`refresh_ahead`, at most half the token's lifetime).
+    fn is_fresh(&self, t: &AccessToken, now: SystemTime) -> bool {
         let lifetime = t.expires_at.duration_since(t.issued_at).unwrap_or_default();
         let ahead = self.inner.refresh_ahead.min(lifetime / 2);
-        self.inner.runtime.now() + ahead < t.expires_at
+        now + ahead < t.expires_at
     }
 
     /// Drops `token` from the cache unless another caller already replaced it.
-    async fn invalidate(&self, token: &Arc<AccessToken>) {
-        let mut cached = self.inner.token.lock().await;
-        if cached.as_ref().is_some_and(|c| Arc::ptr_eq(c, token)) {
-            *cached = None;
+    fn invalidate(&self, token: &Arc<AccessToken>) {
+        let mut slot = lock(&self.inner.token);
+        if slot.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, token)) {
+            slot.current = None;
         }
     }
 
@@ -475,7 +578,7 @@ impl OktaClient {
 
     fn note(&self, raw: &Raw) {
         let rl = raw.rate_limit();
-        if rl.limit.is_some() || rl.remaining.is_some() || rl.reset.is_some() {
+        if rl.has_limits() {
             *lock(&self.inner.last_rate_limit) = Some(rl);
         }
     }
@@ -795,7 +898,7 @@ impl OktaClient {
                 if err.is_invalid_token() && !refetched {
                     tracing::debug!("access token refused; fetching a new one");
                     refetched = true;
-                    self.invalidate(t).await;
+                    self.invalidate(t);
                     continue;
                 }
             }
@@ -808,6 +911,7 @@ fn parse_token(raw: &Raw, issued_at: SystemTime) -> Result<AccessToken> {
     let decode = |reason: String| Error::Decode {
         status: raw.status,
         reason,
+        request_id: raw.request_id(),
     };
     let t: TokenResponse = serde_json::from_slice(&raw.body)
         .map_err(|e| decode(format!("not a token response: {e}")))?;

@@ -9,7 +9,18 @@
 //! * a `WWW-Authenticate: DPoP error="invalid_dpop_proof", error_description="…"` (or `Bearer`)
 //!   challenge, often with an empty body → [`Error::OAuth`] with [`ErrorSource::Challenge`].
 //!
-//! [`Error::from_response`] looks at all three; it never panics, whatever the bytes.
+//! An error object and a challenge can come together: a 401 `E0000011` whose
+//! `WWW-Authenticate: DPoP error="invalid_token", error_description="The access token is
+//! expired."` says why the token was refused. The challenge is then kept in
+//! [`OktaError::challenge`]; [`Error::challenge`] finds it in either shape.
+//! An empty body, or one in none of these shapes, is [`Error::Http`].
+//!
+//! Errors built from a whole response ([`Error::from_http`], which is what
+//! [`OktaClient`](crate::OktaClient) uses) also keep the answer's `X-Okta-Request-Id`
+//! ([`Error::request_id`], for Okta support) and its `X-Rate-Limit-*` headers
+//! ([`Error::rate_limit`], [`Error::rate_limited`]: per-minute or concurrency limit).
+//!
+//! [`Error::from_response`] and [`Error::from_http`] never panic, whatever the bytes.
 
 use std::fmt;
 
@@ -112,12 +123,17 @@ pub enum Error {
     #[error("the request timed out after {0:?}")]
     Timeout(std::time::Duration),
     /// A success answer whose body is not what the endpoint returns (truncated or not JSON).
-    #[error("unexpected response body (HTTP {status}): {reason}")]
+    #[error(
+        "unexpected response body (HTTP {status}): {reason}{}",
+        request_id_suffix(request_id)
+    )]
     Decode {
         /// The HTTP status.
         status: u16,
         /// What was wrong.
         reason: String,
+        /// The answer's `X-Okta-Request-Id`, if it had one.
+        request_id: Option<String>,
     },
     /// A paged listing's `next` link points at a page already fetched (the cursor does not
     /// advance), or at another origin than the org.
@@ -139,13 +155,26 @@ pub enum Error {
         last: Box<Error>,
     },
     /// An HTTP error whose body is empty or not one of Okta's error shapes.
-    #[error("HTTP {status}{}", body.as_deref().map(|b| format!(": {b}")).unwrap_or_default())]
+    #[error(
+        "HTTP {status}{}{}",
+        body.as_deref().map(|b| format!(": {b}")).unwrap_or_default(),
+        request_id_suffix(request_id)
+    )]
     Http {
         /// The HTTP status code.
         status: u16,
         /// The start of the body (lossy UTF-8, at most 512 bytes), if there was one.
         body: Option<String>,
+        /// The answer's `X-Okta-Request-Id`, if it had one (only [`Error::from_http`] reads it).
+        request_id: Option<String>,
     },
+}
+
+/// ` [X-Okta-Request-Id …]` for `Display`, or nothing.
+fn request_id_suffix(id: &Option<String>) -> String {
+    id.as_deref()
+        .map(|id| format!(" [X-Okta-Request-Id {id}]"))
+        .unwrap_or_default()
 }
 
 /// Convenience alias.
@@ -232,6 +261,17 @@ pub struct OktaError {
     pub id: Option<String>,
     /// `errorCauses[].errorSummary`.
     pub causes: Vec<String>,
+    /// The `WWW-Authenticate` challenge that came with the error object, when it carried an
+    /// `error=`: e.g. a 401 `E0000011` with `DPoP error="invalid_token",
+    /// error_description="The access token is expired."` says *why* the token was refused. Its
+    /// `source` is the challenge's scheme; its `request_id` and `rate_limit` are left empty
+    /// (they are this error's).
+    pub challenge: Option<OAuthError>,
+    /// The answer's `X-Okta-Request-Id` (quote it to Okta support with `errorId`), when the error
+    /// was built from the whole response ([`Error::from_http`]).
+    pub request_id: Option<String>,
+    /// The answer's `X-Rate-Limit-*` headers, when it had any (see [`Error::rate_limited`]).
+    pub rate_limit: Option<crate::rate_limit::RateLimit>,
 }
 
 impl fmt::Display for OktaError {
@@ -244,10 +284,16 @@ impl fmt::Display for OktaError {
         for cause in &self.causes {
             write!(f, "; {cause}")?;
         }
+        if let Some(c) = &self.challenge {
+            write!(f, "; {} {}", c.source.label(), c.error)?;
+            if let Some(d) = &c.description {
+                write!(f, ": {d}")?;
+            }
+        }
         if let Some(id) = &self.id {
             write!(f, " [errorId {id}]")?;
         }
-        Ok(())
+        f.write_str(&request_id_suffix(&self.request_id))
     }
 }
 
@@ -259,6 +305,16 @@ pub enum ErrorSource {
     Body,
     /// A `WWW-Authenticate` challenge of the given scheme.
     Challenge(AuthScheme),
+}
+
+impl ErrorSource {
+    fn label(self) -> &'static str {
+        match self {
+            ErrorSource::Body => "OAuth error",
+            ErrorSource::Challenge(AuthScheme::Dpop) => "DPoP challenge",
+            ErrorSource::Challenge(AuthScheme::Bearer) => "Bearer challenge",
+        }
+    }
 }
 
 /// The authentication scheme of a `WWW-Authenticate` challenge.
@@ -283,20 +339,29 @@ pub struct OAuthError {
     pub description: Option<String>,
     /// Body or challenge.
     pub source: ErrorSource,
+    /// The whole `WWW-Authenticate` challenge, when `source` is one: every parameter
+    /// (`realm`, `scope`, `algs`, …) besides `error` and `error_description`.
+    pub challenge: Option<Challenge>,
+    /// The answer's `X-Okta-Request-Id`, when the error was built from the whole response
+    /// ([`Error::from_http`]).
+    pub request_id: Option<String>,
+    /// The answer's `X-Rate-Limit-*` headers, when it had any.
+    pub rate_limit: Option<crate::rate_limit::RateLimit>,
 }
 
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let from = match self.source {
-            ErrorSource::Body => "OAuth error",
-            ErrorSource::Challenge(AuthScheme::Dpop) => "DPoP challenge",
-            ErrorSource::Challenge(AuthScheme::Bearer) => "Bearer challenge",
-        };
-        write!(f, "{from} {} (HTTP {})", self.error, self.status)?;
+        write!(
+            f,
+            "{} {} (HTTP {})",
+            self.source.label(),
+            self.error,
+            self.status
+        )?;
         if let Some(d) = &self.description {
             write!(f, ": {d}")?;
         }
-        Ok(())
+        f.write_str(&request_id_suffix(&self.request_id))
     }
 }
 
@@ -479,8 +544,10 @@ const BODY_SNIPPET: usize = 512;
 impl Error {
     /// Classifies an error response from its status, its `WWW-Authenticate` values and body.
     ///
-    /// Precedence: Okta error object, then an OAuth `error` in the body, then a `DPoP`/`Bearer`
-    /// challenge carrying `error=`, then [`Error::Http`] with the start of the body.
+    /// Precedence: Okta error object (keeping a `DPoP`/`Bearer` challenge carrying `error=` in
+    /// [`OktaError::challenge`]), then an OAuth `error` in the body, then such a challenge on its
+    /// own, then [`Error::Http`] with the start of the body. [`Error::from_http`] does the same
+    /// from all the headers and also keeps the request id and the rate-limit headers.
     ///
     /// ```
     /// use okta_client::Error;
@@ -500,61 +567,61 @@ impl Error {
     /// assert!(e.is_invalid_dpop_proof());
     /// ```
     pub fn from_response(status: u16, www_authenticate: &[&str], body: &[u8]) -> Error {
-        let trimmed = body.trim_ascii();
-        // Read as a generic value and pick fields leniently: a field of an unexpected type must
-        // not hide the ones that are there.
-        if trimmed.first() == Some(&b'{')
-            && let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(trimmed)
-        {
-            let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_string);
-            if let Some(code) = text("errorCode").filter(|c| !c.is_empty()) {
-                let causes = obj
-                    .get("errorCauses")
-                    .and_then(|c| c.as_array())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|c| c.get("errorSummary").and_then(|s| s.as_str()))
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                return Error::Okta(Box::new(OktaError {
-                    status,
-                    code,
-                    summary: text("errorSummary").unwrap_or_default(),
-                    link: text("errorLink"),
-                    id: text("errorId"),
-                    causes,
-                }));
-            }
-            if let Some(error) = text("error").filter(|e| !e.is_empty()) {
-                return Error::OAuth(Box::new(OAuthError {
-                    status,
-                    error,
-                    description: text("error_description"),
-                    source: ErrorSource::Body,
-                }));
-            }
-        }
-        for value in www_authenticate {
-            for ch in Challenge::parse_all(value) {
-                if let (Some(scheme), Some(err)) = (ch.auth_scheme(), ch.param("error")) {
-                    return Error::OAuth(Box::new(OAuthError {
-                        status,
-                        error: err.to_string(),
-                        description: ch.param("error_description").map(str::to_string),
-                        source: ErrorSource::Challenge(scheme),
-                    }));
-                }
-            }
-        }
-        let body = if trimmed.is_empty() {
-            None
-        } else {
-            let cut = &trimmed[..trimmed.len().min(BODY_SNIPPET)];
-            Some(String::from_utf8_lossy(cut).into_owned())
+        classify(status, www_authenticate, body, None, None)
+    }
+
+    /// Classifies an error response from its status, all its headers as `(name, value)` pairs
+    /// (names matched case-insensitively) and its body, like [`Error::from_response`], and keeps
+    /// the `X-Okta-Request-Id` ([`Error::request_id`]) and the `X-Rate-Limit-*` headers
+    /// ([`Error::rate_limit`]) on the error.
+    ///
+    /// ```
+    /// use okta_client::Error;
+    /// use okta_client::rate_limit::RateLimitKind;
+    /// let e = Error::from_http(
+    ///     401,
+    ///     [
+    ///         ("X-Okta-Request-Id", "reqAbC123"),
+    ///         ("WWW-Authenticate", r#"DPoP algs="ES256", error="invalid_token", error_description="The access token is expired.""#),
+    ///     ],
+    ///     br#"{"errorCode":"E0000011","errorSummary":"Invalid token provided","errorId":"oaeX","errorCauses":[]}"#,
+    /// );
+    /// assert_eq!(e.okta_error_code(), Some("E0000011"));
+    /// assert_eq!(e.challenge().and_then(|c| c.description.as_deref()), Some("The access token is expired."));
+    /// assert!(e.is_invalid_token());
+    /// assert_eq!(e.request_id(), Some("reqAbC123"));
+    ///
+    /// let e = Error::from_http(
+    ///     429,
+    ///     [("x-rate-limit-limit", "0"), ("x-rate-limit-remaining", "0"), ("x-rate-limit-reset", "1700000060")],
+    ///     br#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}"#,
+    /// );
+    /// assert_eq!(e.rate_limited().map(|r| r.kind), Some(RateLimitKind::Concurrency));
+    /// ```
+    pub fn from_http<'a, I>(status: u16, headers: I, body: &[u8]) -> Error
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let headers: Vec<(&str, &str)> = headers.into_iter().collect();
+        let named = |name: &'static str| {
+            headers
+                .iter()
+                .filter(move |(n, _)| n.trim().eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
         };
-        Error::Http { status, body }
+        let challenges: Vec<&str> = named("www-authenticate").collect();
+        let request_id = named("x-okta-request-id")
+            .map(str::trim)
+            .find(|v| !v.is_empty())
+            .map(|v| v.chars().take(REQUEST_ID_MAX).collect());
+        let rate_limit = crate::rate_limit::RateLimit::from_headers(headers.iter().copied());
+        classify(
+            status,
+            &challenges,
+            body,
+            request_id,
+            rate_limit.has_limits().then_some(rate_limit),
+        )
     }
 
     /// The HTTP status, for errors that came from a response.
@@ -569,6 +636,46 @@ impl Error {
         }
     }
 
+    /// The `X-Okta-Request-Id` of the answer this error came from (of the last attempt, after
+    /// retries): quote it to Okta support. `None` for errors without an answer (transport,
+    /// timeout, configuration) and for answers without the header.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::Okta(e) => e.request_id.as_deref(),
+            Error::OAuth(e) => e.request_id.as_deref(),
+            Error::Http { request_id, .. } | Error::Decode { request_id, .. } => {
+                request_id.as_deref()
+            }
+            Error::RetriesExhausted { last, .. } => last.request_id(),
+            _ => None,
+        }
+    }
+
+    /// The `X-Rate-Limit-*` headers of the answer this error came from (of the last attempt,
+    /// after retries), when it had any.
+    pub fn rate_limit(&self) -> Option<crate::rate_limit::RateLimit> {
+        match self {
+            Error::Okta(e) => e.rate_limit,
+            Error::OAuth(e) => e.rate_limit,
+            Error::RetriesExhausted { last, .. } => last.rate_limit(),
+            _ => None,
+        }
+    }
+
+    /// For a 429 (also inside [`Error::RetriesExhausted`]): which limit was hit — the per-minute
+    /// budget or Okta's concurrency limit (`X-Rate-Limit-Limit = Remaining = 0`) — with the
+    /// rate-limit headers of the last answer. `None` for any other error.
+    pub fn rate_limited(&self) -> Option<crate::rate_limit::RateLimited> {
+        if self.status() != Some(429) {
+            return None;
+        }
+        let limits = self.rate_limit().unwrap_or_default();
+        Some(crate::rate_limit::RateLimited {
+            kind: limits.kind(),
+            limits,
+        })
+    }
+
     /// Okta's `errorCode`, if this is an Okta error object.
     pub fn okta_error_code(&self) -> Option<&str> {
         match self {
@@ -578,10 +685,24 @@ impl Error {
         }
     }
 
-    /// The OAuth `error` code (from a body or a challenge).
+    /// The `WWW-Authenticate` challenge carrying an `error=`, whether it came alone (an
+    /// [`Error::OAuth`] read from the challenge) or with an Okta error object
+    /// ([`OktaError::challenge`]).
+    pub fn challenge(&self) -> Option<&OAuthError> {
+        match self {
+            Error::Okta(e) => e.challenge.as_ref(),
+            Error::OAuth(e) if matches!(e.source, ErrorSource::Challenge(_)) => Some(e),
+            Error::RetriesExhausted { last, .. } => last.challenge(),
+            _ => None,
+        }
+    }
+
+    /// The OAuth `error` code: from a body, a challenge, or the challenge that came with an Okta
+    /// error object.
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
             Error::OAuth(e) => Some(&e.error),
+            Error::Okta(e) => e.challenge.as_ref().map(|c| c.error.as_str()),
             _ => None,
         }
     }
@@ -597,8 +718,9 @@ impl Error {
         self.oauth_error() == Some("invalid_dpop_proof")
     }
 
-    /// The access token was refused (`invalid_token` challenge, or Okta `E0000011`): drop the
-    /// cached token and fetch a new one.
+    /// The access token was refused — an `invalid_token` challenge or body, alone or with an
+    /// Okta error object, or Okta `E0000011` — so drop the cached token and fetch a new one.
+    /// [`Error::challenge`] tells why (`error_description`: expired, revoked, …).
     pub fn is_invalid_token(&self) -> bool {
         self.oauth_error() == Some("invalid_token") || self.okta_error_code() == Some("E0000011")
     }
@@ -614,6 +736,96 @@ impl Error {
             Some(s) => crate::rate_limit::is_transient_status(s),
             None => false,
         }
+    }
+}
+
+/// Request ids longer than this are cut (Okta's are 27 characters).
+const REQUEST_ID_MAX: usize = 128;
+
+/// The first `DPoP`/`Bearer` challenge carrying `error=`, as an [`OAuthError`].
+fn challenge_error(status: u16, www_authenticate: &[&str]) -> Option<OAuthError> {
+    for value in www_authenticate {
+        for ch in Challenge::parse_all(value) {
+            if let (Some(scheme), Some(err)) = (ch.auth_scheme(), ch.param("error")) {
+                return Some(OAuthError {
+                    status,
+                    error: err.to_string(),
+                    description: ch.param("error_description").map(str::to_string),
+                    source: ErrorSource::Challenge(scheme),
+                    challenge: Some(ch.clone()),
+                    request_id: None,
+                    rate_limit: None,
+                });
+            }
+        }
+    }
+    None
+}
+
+fn classify(
+    status: u16,
+    www_authenticate: &[&str],
+    body: &[u8],
+    request_id: Option<String>,
+    rate_limit: Option<crate::rate_limit::RateLimit>,
+) -> Error {
+    let trimmed = body.trim_ascii();
+    // Read as a generic value and pick fields leniently: a field of an unexpected type must
+    // not hide the ones that are there.
+    if trimmed.first() == Some(&b'{')
+        && let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(trimmed)
+    {
+        let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        if let Some(code) = text("errorCode").filter(|c| !c.is_empty()) {
+            let causes = obj
+                .get("errorCauses")
+                .and_then(|c| c.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.get("errorSummary").and_then(|s| s.as_str()))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Error::Okta(Box::new(OktaError {
+                status,
+                code,
+                summary: text("errorSummary").unwrap_or_default(),
+                link: text("errorLink"),
+                id: text("errorId"),
+                causes,
+                challenge: challenge_error(status, www_authenticate),
+                request_id,
+                rate_limit,
+            }));
+        }
+        if let Some(error) = text("error").filter(|e| !e.is_empty()) {
+            return Error::OAuth(Box::new(OAuthError {
+                status,
+                error,
+                description: text("error_description"),
+                source: ErrorSource::Body,
+                challenge: None,
+                request_id,
+                rate_limit,
+            }));
+        }
+    }
+    if let Some(mut e) = challenge_error(status, www_authenticate) {
+        e.request_id = request_id;
+        e.rate_limit = rate_limit;
+        return Error::OAuth(Box::new(e));
+    }
+    let body = if trimmed.is_empty() {
+        None
+    } else {
+        let cut = &trimmed[..trimmed.len().min(BODY_SNIPPET)];
+        Some(String::from_utf8_lossy(cut).into_owned())
+    };
+    Error::Http {
+        status,
+        body,
+        request_id,
     }
 }
 
@@ -657,6 +869,193 @@ mod tests {
         // Unterminated quote: keep what is there, do not panic.
         let c = Challenge::parse_all(r#"Bearer error="abc"#);
         assert_eq!(c[0].param("error"), Some("abc"));
+    }
+
+    const E0000011: &[u8] = br#"{"errorCode":"E0000011","errorSummary":"Invalid token provided","errorLink":"E0000011","errorId":"oaeTok","errorCauses":[]}"#;
+
+    #[test]
+    fn a_challenge_next_to_an_okta_error_object_is_kept() {
+        let challenge = r#"DPoP algs="RS256 ES256", authorization_uri="https://o.okta.com/oauth2/v1/authorize", realm="https://o.okta.com", scope="okta.groups.read", error="invalid_token", error_description="The access token is expired.""#;
+        let e = Error::from_http(
+            401,
+            [
+                ("www-authenticate", challenge),
+                ("X-Okta-Request-Id", " reqExp1 "),
+            ],
+            E0000011,
+        );
+        let Error::Okta(o) = &e else { panic!("{e:?}") };
+        assert_eq!(
+            (o.code.as_str(), o.id.as_deref()),
+            ("E0000011", Some("oaeTok"))
+        );
+        let c = o.challenge.as_ref().unwrap();
+        assert_eq!(c.error, "invalid_token");
+        assert_eq!(
+            c.description.as_deref(),
+            Some("The access token is expired.")
+        );
+        assert_eq!(c.source, ErrorSource::Challenge(AuthScheme::Dpop));
+        assert_eq!(c.status, 401);
+        let whole = c.challenge.as_ref().unwrap();
+        assert_eq!(whole.param("scope"), Some("okta.groups.read"));
+        assert_eq!(whole.param("algs"), Some("RS256 ES256"));
+        assert_eq!((c.request_id.as_deref(), c.rate_limit), (None, None));
+        assert_eq!(e.challenge(), Some(c));
+        assert_eq!(e.oauth_error(), Some("invalid_token"));
+        assert!(e.is_invalid_token());
+        assert!(!e.is_retryable());
+        assert_eq!(e.request_id(), Some("reqExp1"));
+        assert_eq!(
+            e.to_string(),
+            "Okta error E0000011 (HTTP 401): Invalid token provided; DPoP challenge invalid_token: \
+             The access token is expired. [errorId oaeTok] [X-Okta-Request-Id reqExp1]"
+        );
+        // The same without the challenge: still an invalid token, but nothing says why.
+        let bare = Error::from_response(401, &[], E0000011);
+        assert!(bare.is_invalid_token());
+        assert_eq!(
+            (bare.challenge(), bare.oauth_error(), bare.request_id()),
+            (None, None, None)
+        );
+
+        // A challenge that is not `invalid_token` rides along too, and the helpers read it.
+        let e = Error::from_response(
+            401,
+            &[r#"Bearer realm="x", error="use_dpop_nonce""#],
+            br#"{"errorCode":"E0000015","errorSummary":"x"}"#,
+        );
+        assert!(e.is_use_dpop_nonce());
+        assert!(!e.is_invalid_token());
+        assert_eq!(
+            e.challenge().map(|c| c.source),
+            Some(ErrorSource::Challenge(AuthScheme::Bearer))
+        );
+        // A challenge without `error=` (RFC 6750 §3: no credentials) is not an error code.
+        let e = Error::from_response(401, &[r#"Bearer realm="x""#], E0000011);
+        assert_eq!(e.challenge(), None);
+    }
+
+    #[test]
+    fn a_challenge_alone_keeps_all_its_parameters() {
+        let e = Error::from_http(
+            403,
+            [(
+                "WWW-Authenticate",
+                r#"Bearer realm="r", scope="okta.users.read", error="insufficient_scope""#,
+            )],
+            b"",
+        );
+        let c = e.challenge().unwrap();
+        assert_eq!(c.error, "insufficient_scope");
+        assert_eq!(
+            c.challenge.as_ref().unwrap().param("scope"),
+            Some("okta.users.read")
+        );
+        // A body error is not a challenge.
+        let e = Error::from_response(400, &[], br#"{"error":"invalid_client"}"#);
+        assert_eq!(e.oauth_error(), Some("invalid_client"));
+        assert_eq!(e.challenge(), None);
+    }
+
+    #[test]
+    fn request_ids_on_every_http_error() {
+        let id = [("x-okta-request-id", "reqA")];
+        let e = Error::from_http(503, id, b"<html>down</html>");
+        assert!(
+            matches!(&e, Error::Http { request_id: Some(r), .. } if r == "reqA"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "HTTP 503: <html>down</html> [X-Okta-Request-Id reqA]"
+        );
+        let e = Error::from_http(400, id, br#"{"error":"invalid_client"}"#);
+        assert_eq!(e.request_id(), Some("reqA"));
+        assert!(e.to_string().ends_with("[X-Okta-Request-Id reqA]"), "{e}");
+        let e = Error::from_http(
+            400,
+            [
+                ("X-OKTA-REQUEST-ID", "reqB"),
+                ("www-authenticate", r#"DPoP error="invalid_dpop_proof""#),
+            ],
+            b"",
+        );
+        assert!(e.is_invalid_dpop_proof());
+        assert_eq!(e.request_id(), Some("reqB"));
+        let wrapped = Error::RetriesExhausted {
+            attempts: 3,
+            reason: crate::rate_limit::GiveUpReason::RetriesExhausted,
+            last: Box::new(e),
+        };
+        assert_eq!(wrapped.request_id(), Some("reqB"));
+        // Blank or absent ids are None; absurdly long ones are cut.
+        assert_eq!(
+            Error::from_http(500, [("x-okta-request-id", "  ")], b"").request_id(),
+            None
+        );
+        assert_eq!(Error::from_http(500, [], b"").request_id(), None);
+        let long = "x".repeat(1000);
+        let e = Error::from_http(500, [("x-okta-request-id", long.as_str())], b"");
+        assert_eq!(e.request_id().map(str::len), Some(REQUEST_ID_MAX));
+        assert_eq!(
+            Error::Timeout(std::time::Duration::from_secs(1)).request_id(),
+            None
+        );
+    }
+
+    #[test]
+    fn rate_limited_tells_the_concurrency_limit_from_the_per_minute_one() {
+        use crate::rate_limit::{GiveUpReason, RateLimitKind};
+        const E0000047: &[u8] = br#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}"#;
+        let per_minute = Error::from_http(
+            429,
+            [
+                ("X-Rate-Limit-Limit", "600"),
+                ("X-Rate-Limit-Remaining", "0"),
+                ("X-Rate-Limit-Reset", "1700000060"),
+                ("X-Okta-Request-Id", "reqPM"),
+            ],
+            E0000047,
+        );
+        let r = per_minute.rate_limited().unwrap();
+        assert_eq!(r.kind, RateLimitKind::PerMinute);
+        assert_eq!(
+            (r.limits.limit, r.limits.remaining, r.limits.reset),
+            (Some(600), Some(0), Some(1_700_000_060))
+        );
+        let concurrency = Error::from_http(
+            429,
+            [
+                ("x-rate-limit-limit", "0"),
+                ("x-rate-limit-remaining", "0"),
+                ("x-rate-limit-reset", "1700000060"),
+            ],
+            E0000047,
+        );
+        let exhausted = Error::RetriesExhausted {
+            attempts: 5,
+            reason: GiveUpReason::RetriesExhausted,
+            last: Box::new(concurrency),
+        };
+        let r = exhausted.rate_limited().unwrap();
+        assert_eq!(r.kind, RateLimitKind::Concurrency);
+        assert_eq!((r.limits.limit, r.limits.remaining), (Some(0), Some(0)));
+        assert_eq!(exhausted.rate_limit(), Some(r.limits));
+        // A 429 without headers is read as the per-minute kind with nothing known.
+        let r = Error::from_http(429, [], b"").rate_limited().unwrap();
+        assert_eq!(
+            (r.kind, r.limits),
+            (RateLimitKind::PerMinute, Default::default())
+        );
+        // Not a 429: no rate-limit reading, even with the headers.
+        let e = Error::from_http(
+            500,
+            [("x-rate-limit-limit", "0"), ("x-rate-limit-remaining", "0")],
+            b"",
+        );
+        assert_eq!(e.rate_limited(), None);
+        assert_eq!(Error::Random.rate_limited(), None);
     }
 
     #[test]

@@ -332,6 +332,7 @@ fn parse_page<T: DeserializeOwned>(raw: &Raw) -> Result<(Vec<T>, Option<String>)
     let items: Vec<T> = serde_json::from_slice(&raw.body).map_err(|e| Error::Decode {
         status: raw.status,
         reason: format!("not a JSON array of the expected objects: {e}"),
+        request_id: raw.request_id(),
     })?;
     let next = crate::link::next(raw.header_values("link")).map(str::to_string);
     Ok((items, next))

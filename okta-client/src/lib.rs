@@ -17,6 +17,16 @@
 //!   complete-or-error [`DirectorySnapshot`].
 //! * [`runtime`]: the injectable clock, timer and randomness.
 //!
+//! Token cache: one token fetch serves every concurrent caller. A token is replaced ahead of
+//! its expiry ([`OktaClientBuilder::refresh_ahead`]); while it is still valid, only the caller
+//! that fetches its successor waits, the others keep using it.
+//!
+//! Errors: [`Error`] says which shape Okta answered in — an Okta error object (with the
+//! `WWW-Authenticate` challenge that came with it, e.g. why a token was refused), an OAuth
+//! error, a challenge alone, or an empty/unknown body — and keeps the answer's
+//! `X-Okta-Request-Id` ([`Error::request_id`]) and rate-limit headers; [`Error::rate_limited`]
+//! tells a per-minute 429 from Okta's concurrency limit, also after the retries are exhausted.
+//!
 //! Tracing: a token fetch runs in an `okta.token` span (`requests`, `nonce_retries`,
 //! `token_type`), a listing in `okta.list` (`path`, `pages`, `items`), a snapshot in
 //! `okta.directory_snapshot` (`groups`, `members`) with one `okta.group_members` per group

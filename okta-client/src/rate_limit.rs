@@ -74,6 +74,29 @@ impl RateLimit {
         self.limit == Some(0) && self.remaining == Some(0)
     }
 
+    /// Which limit these headers describe: [`RateLimitKind::Concurrency`] when
+    /// `Limit = Remaining = 0`, otherwise [`RateLimitKind::PerMinute`] (also when the headers are
+    /// missing: Okta's concurrency limit always says `0` / `0`).
+    ///
+    /// ```
+    /// use okta_client::rate_limit::{RateLimit, RateLimitKind};
+    /// let rl = RateLimit::from_headers([("X-Rate-Limit-Limit", "0"), ("X-Rate-Limit-Remaining", "0")]);
+    /// assert_eq!(rl.kind(), RateLimitKind::Concurrency);
+    /// assert_eq!(RateLimit::default().kind(), RateLimitKind::PerMinute);
+    /// ```
+    pub fn kind(&self) -> RateLimitKind {
+        if self.is_concurrency_limit() {
+            RateLimitKind::Concurrency
+        } else {
+            RateLimitKind::PerMinute
+        }
+    }
+
+    /// Whether any of `X-Rate-Limit-Limit`, `-Remaining` or `-Reset` was present.
+    pub(crate) fn has_limits(&self) -> bool {
+        self.limit.is_some() || self.remaining.is_some() || self.reset.is_some()
+    }
+
     /// Proactive slow-down: when `Remaining` has fallen below `below × Limit`, the wait before
     /// the next request that spreads what is left of the budget until the reset,
     /// `(Reset − now) / (Remaining + 1)`. `None` when a header is missing, the budget is above
@@ -102,6 +125,29 @@ impl RateLimit {
             reset.saturating_sub(date).saturating_add(1),
         ))
     }
+}
+
+/// Which of Okta's limits a 429 hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RateLimitKind {
+    /// The per-minute budget of the endpoint (or the org): wait for `X-Rate-Limit-Reset`.
+    PerMinute,
+    /// The org's limit on simultaneous requests (`X-Rate-Limit-Limit = Remaining = 0`): fewer
+    /// requests in flight help, waiting for the reset does not. See
+    /// [`OktaClientBuilder::max_concurrent_requests`](crate::OktaClientBuilder::max_concurrent_requests).
+    Concurrency,
+}
+
+/// A 429 answer, as [`Error::rate_limited`](crate::Error::rate_limited) describes it (also after
+/// the retries are exhausted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimited {
+    /// Which limit was hit.
+    pub kind: RateLimitKind,
+    /// The rate-limit headers of the last 429 (all `None` if it had none).
+    pub limits: RateLimit,
 }
 
 /// Parses an HTTP-date (RFC 9110 §5.6.7): IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and the

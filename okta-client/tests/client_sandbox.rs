@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime};
 use futures::TryStreamExt as _;
 use idp_sandbox::okta::{OktaEndpoint, OktaServiceApp};
 use idp_sandbox::{Fault, FaultKind, Sandbox};
+use okta_client::error::{AuthScheme, ErrorSource};
 use okta_client::key::PrivateKey;
-use okta_client::rate_limit::{GiveUpReason, RetryPolicy};
+use okta_client::rate_limit::{GiveUpReason, RateLimitKind, RetryPolicy};
 use okta_client::runtime::SleepFuture;
 use okta_client::{
     ApiToken, Dpop, Error, GroupQuery, OktaClient, OktaDomain, PrivateKeyJwt, Runtime, TokenType,
@@ -307,11 +308,17 @@ async fn hundred_concurrent_callers_share_one_token_request() {
 }
 
 /// The resource server keeps refusing the token: the client drops it and fetches a new one
-/// exactly once per request, then returns the typed 401 instead of looping.
+/// exactly once per request, then returns the typed 401 instead of looping. The error keeps
+/// both the `E0000011` object and the `WWW-Authenticate` challenge that says why (revoked),
+/// and the `X-Okta-Request-Id` of the last answer.
 #[tokio::test]
 async fn a_token_still_refused_after_the_refetch_is_a_typed_error() {
     let sb = sandbox().await;
-    for (name, builder) in [("bearer", bearer(&sb)), ("dpop_rsa", dpop_rsa(&sb))] {
+    sb.okta().record_requests(true);
+    for (name, builder, scheme) in [
+        ("bearer", bearer(&sb), AuthScheme::Bearer),
+        ("dpop_rsa", dpop_rsa(&sb), AuthScheme::Dpop),
+    ] {
         let client = builder.build().unwrap();
         client.token_info().await.unwrap();
         let before = client.token_requests_sent();
@@ -323,6 +330,33 @@ async fn a_token_still_refused_after_the_refetch_is_a_typed_error() {
             assert_eq!(err.status(), Some(401), "{name}");
             assert_eq!(err.okta_error_code(), Some("E0000011"), "{name}");
             assert!(!err.is_retryable(), "{name}");
+            let challenge = err.challenge().expect(name);
+            assert_eq!(challenge.error, "invalid_token", "{name}");
+            assert_eq!(
+                challenge.description.as_deref(),
+                Some("The access token has been revoked."),
+                "{name}"
+            );
+            assert_eq!(challenge.source, ErrorSource::Challenge(scheme), "{name}");
+            assert_eq!(
+                challenge.challenge.as_ref().unwrap().param("scope"),
+                Some("okta.groups.read"),
+                "{name}"
+            );
+            assert!(
+                err.to_string()
+                    .contains("The access token has been revoked."),
+                "{err}"
+            );
+            let log = sb.okta().requests();
+            let last = log
+                .iter()
+                .rev()
+                .find(|r| r.path == "/api/v1/groups")
+                .unwrap();
+            assert_eq!(last.status, 401);
+            assert!(last.request_id().is_some());
+            assert_eq!(err.request_id(), last.request_id(), "{name}");
             let c = sb.okta().counters();
             // One token POST per call (a DPoP client reuses the nonce it already has) and two
             // resource requests: the refused one and the one retried with the new token.
@@ -552,6 +586,15 @@ async fn a_spent_budget_gives_up_after_max_retries_with_a_typed_error() {
         other => panic!("{other:?}"),
     }
     assert_eq!(err.status(), Some(429));
+    // A per-minute limit, with the last answer's headers and request id.
+    let limited = err.rate_limited().unwrap();
+    assert_eq!(limited.kind, RateLimitKind::PerMinute);
+    assert_eq!(
+        (limited.limits.limit, limited.limits.remaining),
+        (Some(1), Some(0))
+    );
+    assert!(limited.limits.reset.is_some());
+    assert!(err.request_id().is_some());
     assert_eq!(sb.okta().counters().rate_limited, 4);
     let sleeps = rt.sleeps();
     assert_eq!(sleeps.len(), 3);
@@ -828,4 +871,228 @@ async fn slows_down_when_the_budget_runs_low() {
         .unwrap();
     assert_eq!(eager.group_members(&gid).await.unwrap().len(), members);
     assert!(recorder.sleeps().is_empty());
+}
+
+/// Okta's concurrency limit (429 with `X-Rate-Limit-Limit = Remaining = 0`) while another
+/// request is in flight: the client backs off (short waits, not the minute-away reset) and,
+/// once its retries are spent, the error says it was the concurrency limit, with the headers
+/// and the request id of the last answer. With retries off the same holds for the bare 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_is_told_apart_after_the_retries() {
+    let sb = sandbox().await;
+    sb.okta().record_requests(true);
+    sb.okta().set_concurrency_limit(Some(1));
+    let gid = biggest_group(&sb);
+    sb.faults().inject(
+        Fault::new(
+            format!("/api/v1/groups/{gid}/users"),
+            FaultKind::Latency(Duration::from_millis(1500)),
+        )
+        .times(1),
+    );
+    sb.okta().reset_counters();
+    let slow = tokio::spawn({
+        let client = ssws(&sb).build().unwrap();
+        let gid = gid.clone();
+        async move { client.group_members(&gid).await }
+    });
+    // The slow request is in flight once the gauge has seen it.
+    let waited = std::time::Instant::now();
+    while sb.okta().counters().max_in_flight == 0 {
+        assert!(waited.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let rt = Arc::new(Recorder::default());
+    let client = ssws(&sb)
+        .runtime(rt.clone())
+        .retry_policy(RetryPolicy::new().with_max_retries(2).with_deadline(None))
+        .build()
+        .unwrap();
+    let err = client.groups(&GroupQuery::new()).await.unwrap_err();
+    assert!(
+        matches!(err, Error::RetriesExhausted { attempts: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.okta_error_code(), Some("E0000047"));
+    let limited = err.rate_limited().unwrap();
+    assert_eq!(limited.kind, RateLimitKind::Concurrency);
+    assert_eq!(
+        (limited.limits.limit, limited.limits.remaining),
+        (Some(0), Some(0))
+    );
+    // Exponential backoff with full jitter (random 0.5): 250 ms, 500 ms; not Reset − Date.
+    assert_eq!(
+        rt.sleeps(),
+        [Duration::from_millis(250), Duration::from_millis(500)]
+    );
+    let log = sb.okta().requests();
+    let refused: Vec<_> = log.iter().filter(|r| r.path == "/api/v1/groups").collect();
+    assert_eq!(refused.len(), 3);
+    assert!(refused.iter().all(|r| r.status == 429));
+    assert_eq!(err.request_id(), refused[2].request_id());
+
+    let bare = ssws(&sb)
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .unwrap()
+        .groups(&GroupQuery::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(bare, Error::Okta(_)), "{bare:?}");
+    assert_eq!(
+        bare.rate_limited().map(|r| r.kind),
+        Some(RateLimitKind::Concurrency)
+    );
+    assert_eq!(sb.okta().counters().rate_limited, 4);
+
+    // The slow request itself was let through.
+    let members = slow.await.unwrap().unwrap();
+    assert_eq!(members.len(), sb.okta().members(&gid).unwrap().len());
+}
+
+/// A clock that can be moved ahead of the real one (within the sandbox's 60 s leeway for
+/// `iat`); sleeps are real.
+#[derive(Debug, Default)]
+struct Ahead {
+    secs: std::sync::atomic::AtomicU64,
+}
+
+impl Ahead {
+    fn set(&self, secs: u64) {
+        self.secs.store(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Runtime for Ahead {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_secs(self.secs.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn random(&self) -> f64 {
+        0.5
+    }
+}
+
+/// A token inside its refresh-ahead window but still valid, and a slow token endpoint: the
+/// caller that notices first fetches the next token (and waits for it); callers arriving while
+/// that POST is in flight go on with the current token and finish before it is even answered.
+/// Exactly one token POST; the refresher and later callers use the new token. If an early
+/// refresh fails, the still-valid token stays in use and no new attempt follows right away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_with_a_valid_token_do_not_wait_for_the_early_refresh() {
+    const SLOW: Duration = Duration::from_millis(2000);
+    let sb = sandbox().await;
+    sb.okta().record_requests(true);
+    // 40 s tokens: the refresh-ahead window (5 min, capped at half the lifetime) is the last
+    // 20 s, reached by moving the client's clock 25 s ahead.
+    sb.okta().set_token_lifetime(Duration::from_secs(40));
+    for (name, builder) in [("bearer", bearer(&sb)), ("dpop_ec", dpop_ec(&sb))] {
+        let rt = Arc::new(Ahead::default());
+        let client = builder
+            .runtime(rt.clone())
+            .retry_policy(RetryPolicy::disabled())
+            .build()
+            .unwrap();
+        let first = client.token_info().await.unwrap().unwrap();
+        client.groups(&GroupQuery::new()).await.unwrap();
+        let authorization =
+            |r: &idp_sandbox::okta::OktaRequest| r.header("authorization").unwrap().to_string();
+        let old = authorization(
+            sb.okta()
+                .requests()
+                .iter()
+                .rev()
+                .find(|r| r.path == "/api/v1/groups")
+                .unwrap(),
+        );
+
+        rt.set(25);
+        sb.faults()
+            .inject(Fault::new("/oauth2/v1/token", FaultKind::Latency(SLOW)).times(1));
+        sb.okta().reset_counters();
+        sb.okta().clear_requests();
+        let sent = client.token_requests_sent();
+        let started = std::time::Instant::now();
+        let refresher = tokio::spawn({
+            let client = client.clone();
+            async move { client.groups(&GroupQuery::new()).await }
+        });
+        while client.token_requests_sent() == sent {
+            assert!(started.elapsed() < Duration::from_secs(5), "{name}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The POST is on its way (held up by the latency fault); now the crowd arrives.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let crowd = std::time::Instant::now();
+        let calls = (0..20).map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.groups(&GroupQuery::new()).await })
+        });
+        for r in futures::future::join_all(calls).await {
+            assert!(!r.unwrap().unwrap().is_empty(), "{name}");
+        }
+        assert!(
+            crowd.elapsed() < SLOW / 2,
+            "{name}: the crowd took {:?}",
+            crowd.elapsed()
+        );
+        let c = sb.okta().counters();
+        assert_eq!(
+            (c.tokens_issued, c.groups_requests),
+            (0, 20),
+            "{name}: the crowd finished while the refresh was in flight"
+        );
+
+        assert!(!refresher.await.unwrap().unwrap().is_empty(), "{name}");
+        assert!(started.elapsed() >= SLOW, "{name}: the refresher waited");
+        let c = sb.okta().counters();
+        assert_eq!((c.token_requests, c.tokens_issued), (1, 1), "{name}: {c:?}");
+        assert_eq!(client.token_requests_sent(), sent + 1, "{name}");
+        let log = sb.okta().requests();
+        let presented: Vec<String> = log
+            .iter()
+            .filter(|r| r.path == "/api/v1/groups")
+            .map(authorization)
+            .collect();
+        assert_eq!(presented.len(), 21, "{name}");
+        assert!(
+            presented[..20].iter().all(|a| *a == old),
+            "{name}: the crowd used the current token"
+        );
+        let new = presented[20].clone();
+        assert_ne!(new, old, "{name}: the refresher used the new token");
+
+        // Later callers use the new token; no further POST.
+        client.groups(&GroupQuery::new()).await.unwrap();
+        let log = sb.okta().requests();
+        assert_eq!(authorization(log.last().unwrap()), new, "{name}");
+        assert_eq!(sb.okta().counters().token_requests, 1, "{name}");
+        let second = client.token_info().await.unwrap().unwrap();
+        assert!(second.expires_at > first.expires_at, "{name}");
+
+        // The new token's window (client clock 45 s ahead): the early refresh fails, the
+        // still-valid token carries on, and the next call does not try again at once.
+        rt.set(48);
+        sb.faults()
+            .inject(Fault::new("/oauth2/v1/token", FaultKind::ServerError(503)).times(1));
+        sb.okta().reset_counters();
+        sb.okta().clear_requests();
+        client.groups(&GroupQuery::new()).await.unwrap();
+        client.groups(&GroupQuery::new()).await.unwrap();
+        assert_eq!(client.token_requests_sent(), sent + 2, "{name}");
+        let log = sb.okta().requests();
+        let presented: Vec<String> = log
+            .iter()
+            .filter(|r| r.path == "/api/v1/groups")
+            .map(authorization)
+            .collect();
+        assert_eq!(presented, [new.clone(), new.clone()], "{name}");
+        assert_eq!(sb.faults().fired("/oauth2/v1/token"), 2, "{name}");
+        sb.faults().clear();
+    }
 }

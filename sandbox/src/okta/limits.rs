@@ -171,7 +171,7 @@ pub(crate) struct Counters {
     hits: [AtomicU64; 4],
     pub(crate) tokens_issued: AtomicU64,
     rate_limited: AtomicU64,
-    in_flight: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
     max_in_flight: AtomicU64,
 }
 
@@ -223,6 +223,16 @@ pub(crate) async fn middleware(
     next: Next,
 ) -> Response {
     let endpoint = OktaEndpoint::classify(request.uri().path());
+    if endpoint.is_some() {
+        let max = state.concurrency_limit.load(Ordering::Relaxed);
+        if max > 0 && state.counters.in_flight.load(Ordering::SeqCst) > max {
+            if let Some(e) = endpoint {
+                state.counters.hit(e);
+            }
+            state.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return concurrency_limited();
+        }
+    }
     let decision = endpoint.map(|e| {
         state.counters.hit(e);
         state.lock_limits().take(e, now_secs())
@@ -247,6 +257,25 @@ pub(crate) async fn middleware(
     if let Ok(id) = HeaderValue::from_str(&crate::random_id(27)) {
         headers.insert("x-okta-request-id", id);
     }
+    response
+}
+
+/// Okta's answer when the concurrent-request limit is reached: 429 `E0000047` with
+/// `X-Rate-Limit-Limit` and `X-Rate-Limit-Remaining` both 0 (the reset says little here).
+fn concurrency_limited() -> Response {
+    let mut response = crate::okta_error_body(
+        StatusCode::TOO_MANY_REQUESTS,
+        "E0000047",
+        "API call exceeded rate limit due to too many requests.",
+    );
+    let headers = response.headers_mut();
+    headers.insert("x-rate-limit-limit", HeaderValue::from(0u32));
+    headers.insert("x-rate-limit-remaining", HeaderValue::from(0u32));
+    headers.insert(
+        "x-rate-limit-reset",
+        HeaderValue::from(now_secs().saturating_add(WINDOW_SECS)),
+    );
+    // The edge middleware adds the request id.
     response
 }
 

@@ -26,7 +26,7 @@ mod time;
 mod token;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -48,7 +48,8 @@ pub use record::OktaRequest;
 /// outermost layer of the whole app; requests to other paths pass through untouched.
 pub(crate) use record::middleware as edge_middleware;
 
-/// Access tokens live an hour, as Okta's org authorization server issues them.
+/// Access tokens live an hour, as Okta's org authorization server issues them (tests can
+/// shorten it: `OktaDirectory::set_token_lifetime`).
 pub(crate) const TOKEN_LIFETIME_SECS: i64 = 3600;
 
 /// An issued access token.
@@ -98,6 +99,10 @@ pub(crate) struct OktaState {
     rs_nonce_required: AtomicBool,
     /// The resource API refuses every access token (`reject_access_tokens`).
     reject_tokens: AtomicBool,
+    /// `expires_in` of newly issued access tokens, seconds.
+    pub(crate) token_lifetime: AtomicI64,
+    /// Okta's concurrency limit: at most this many Okta requests in flight (0: none).
+    pub(crate) concurrency_limit: AtomicU64,
     limits: Mutex<limits::RateLimits>,
     pub(crate) counters: limits::Counters,
     /// The request log of the edge middleware.
@@ -131,6 +136,8 @@ impl OktaState {
             rs_nonce: Mutex::default(),
             rs_nonce_required: AtomicBool::new(false),
             reject_tokens: AtomicBool::new(false),
+            token_lifetime: AtomicI64::new(TOKEN_LIFETIME_SECS),
+            concurrency_limit: AtomicU64::new(0),
             limits: Mutex::default(),
             counters: limits::Counters::default(),
             edge: record::Edge::default(),
@@ -367,6 +374,24 @@ impl OktaDirectory {
     /// tokens (`SSWS`) are not affected.
     pub fn reject_access_tokens(&self, on: bool) {
         self.state.reject_tokens.store(on, Ordering::Relaxed);
+    }
+
+    /// The lifetime (`expires_in`) of access tokens issued from now on (default one hour, as at
+    /// Okta; at least one second). Tokens already issued keep theirs.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        let secs = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX).max(1);
+        self.state.token_lifetime.store(secs, Ordering::Relaxed);
+    }
+
+    /// Okta's concurrency limit (`None`, the default, for none): a rate-limited Okta request
+    /// (token endpoint or API) arriving while more than `max` Okta requests are in flight —
+    /// itself included, counted as [`OktaCounters::max_in_flight`] counts them, injected latency
+    /// included — is answered 429 `E0000047` with `X-Rate-Limit-Limit: 0`,
+    /// `X-Rate-Limit-Remaining: 0` and a reset a minute ahead, as Okta signals its concurrent
+    /// rate limit. Such answers count in [`OktaCounters::rate_limited`].
+    pub fn set_concurrency_limit(&self, max: Option<u32>) {
+        let max = max.map_or(0, |m| u64::from(m.max(1)));
+        self.state.concurrency_limit.store(max, Ordering::Relaxed);
     }
 
     /// Starts (or stops) logging every Okta request with its headers, form body and answer; see

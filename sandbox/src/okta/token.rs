@@ -16,7 +16,7 @@ use super::apps::{App, KNOWN_SCOPES};
 use super::dpop::{self, Expect};
 use super::jose::{self, Compact};
 use super::time::now_secs;
-use super::{Ctx, IssuedToken, OktaState, TOKEN_LIFETIME_SECS, json_response, oauth_error};
+use super::{Ctx, IssuedToken, OktaState, json_response, oauth_error};
 use crate::origin::Origin;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -159,19 +159,20 @@ fn issue(
     let scopes = check_scopes(app, form.get("scope").map(String::as_str))?;
     let access_token = crate::random_id(64);
     let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
+    let lifetime = st.token_lifetime.load(Ordering::Relaxed);
     st.lock_tokens().insert(
         access_token.clone(),
         IssuedToken {
             app: app_index,
             scopes: scopes.clone(),
             jkt,
-            expires_at: now_secs().saturating_add(TOKEN_LIFETIME_SECS),
+            expires_at: now_secs().saturating_add(lifetime),
         },
     );
     st.counters.tokens_issued.fetch_add(1, Ordering::Relaxed);
     let body = serde_json::json!({
         "token_type": token_type,
-        "expires_in": TOKEN_LIFETIME_SECS,
+        "expires_in": lifetime,
         "access_token": access_token,
         "scope": scopes.join(" "),
     });
