@@ -4,20 +4,25 @@
 //! mapped groups:
 //!
 //! 1. intern managed roles and mapped groups (sorted, so indices follow name order);
-//! 2. invert group → members into a per-user list of mapped groups (counting sort, O(D + M));
+//! 2. invert group → members into a per-user list of mapped groups (counting sort over the
+//!    member lists, O(D + M));
 //! 3. read every directory and portal user once, in input order: hash its folded login
-//!    (FNV-1a 64) and append its canonical encoding, key and group or role indices to the arena
-//!    of its range of the hash space (top hash bits; about 8k records per range);
-//! 4. per range: sort the records into the canonical order `(hash, key, encoding)` (radix on the
-//!    next hash bits, then a comparison sort of tiny buckets), merge directory and portal
-//!    records by key, feed the encodings to the fingerprint and decide each key's action
-//!    (create, change, revocation, conflict or nothing) — O(n log n) overall;
+//!    (FNV-1a 64) and append one compact record — the canonical encoding with statuses and
+//!    managed roles as indices, plus the key and the access — to the arena of its range of the
+//!    hash space (top hash bits; about 8k records per range);
+//! 4. per range: list the arena's records (front to back), sort them into the canonical order
+//!    `(hash, key, encoding)` (radix on the next hash bits, then a comparison sort of tiny
+//!    buckets), merge directory and portal records by key, feed their encodings to the
+//!    fingerprint and decide each key's action (create, change, revocation, conflict or
+//!    nothing) from the records alone — O(n log n) overall;
 //! 5. sort the (usually short) action lists by key and evaluate the guards.
 //!
 //! The canonical order is random with respect to memory, so it is only ever followed inside a
-//! cache-sized range arena; the inputs are read front to back. Nothing is allocated per user on
-//! the unchanged path. Extra memory is about the size of the encodings (≈ 70 bytes per user)
-//! plus 32 bytes per user.
+//! cache-sized range arena; the inputs are read front to back, once. Each arena is written as
+//! a single stream (fewer concurrent write streams than the CPU's prefetchers track), and the
+//! records' positions are only listed per range, in a buffer reused from range to range.
+//! Nothing is allocated per user on the unchanged path. Extra memory is about 70 bytes per
+//! user record.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -104,13 +109,13 @@ fn plan_with(
 ) -> Result<Plan, Refusal> {
     let mut encoder = Encoder::new();
     encoder.header(tables, mapping, policy);
-    let mut planner = Planner::new(tables, directory, portal, policy);
-    tables.walk(directory, portal, |arena, dir_run, portal_run| {
-        encoder.records(arena, dir_run, portal_run);
+    let mut planner = Planner::new(tables, portal, policy);
+    let counted = tables.walk(directory, portal, |arena, dir_run, portal_run| {
+        encoder.records(tables, arena, dir_run, portal_run);
         planner.visit(arena, dir_run, portal_run);
     });
     let fingerprint = encoder.finish(directory, portal);
-    planner.finish(fingerprint)
+    planner.finish(fingerprint, &counted)
 }
 
 impl Fingerprint {
@@ -121,7 +126,7 @@ impl Fingerprint {
         let mut encoder = Encoder::new();
         encoder.header(&tables, mapping, policy);
         tables.walk(directory, portal, |arena, dir_run, portal_run| {
-            encoder.records(arena, dir_run, portal_run);
+            encoder.records(&tables, arena, dir_run, portal_run);
         });
         encoder.finish(directory, portal)
     }
@@ -176,7 +181,7 @@ fn index(i: usize) -> u32 {
 /// range stays within the CPU's private caches; see [`Tables::walk`].
 const RANGE_RECORDS: usize = 1 << 13;
 
-/// Everything derived from the inputs before the walk, computed in input order.
+/// Everything derived from the mapping and the group listings before the walk.
 struct Tables<'a> {
     /// Managed roles, sorted.
     roles: Vec<&'a str>,
@@ -188,10 +193,14 @@ struct Tables<'a> {
     group_masks: Vec<u64>,
     role_words: usize,
     listed: Vec<bool>,
-    /// Per mapped group, listed members whose status is not [`Access::Revoke`].
-    counted: Vec<usize>,
-    /// Per directory user.
-    access: Vec<Access>,
+    /// Each managed role and each known status as the canonical encoding spells it (`u32`
+    /// length, then the name), ready to copy.
+    role_encodings: Vec<Vec<u8>>,
+    status_encodings: Vec<Vec<u8>>,
+    /// What the policy makes of each known status, by [`UserStatus::known_index`], so that the
+    /// walk looks other statuses only up in `policy`.
+    known_access: [Access; 8],
+    policy: &'a Policy,
     /// Per directory user, its mapped groups: `member_groups[start[u]..start[u + 1]]`, sorted,
     /// possibly with repeats.
     start: Vec<u32>,
@@ -201,7 +210,12 @@ struct Tables<'a> {
 }
 
 impl<'a> Tables<'a> {
-    fn new(mapping: &'a Mapping, directory: &Directory, portal: &Portal, policy: &Policy) -> Self {
+    fn new(
+        mapping: &'a Mapping,
+        directory: &Directory,
+        portal: &Portal,
+        policy: &'a Policy,
+    ) -> Self {
         let roles: Vec<&str> = mapping.managed_set().iter().map(String::as_str).collect();
         let role_index: FxMap<&str, u32> = roles
             .iter()
@@ -227,22 +241,26 @@ impl<'a> Tables<'a> {
             }
         }
 
-        let mut known = [Access::Revoke; 8];
-        for (slot, status) in known.iter_mut().zip(UserStatus::KNOWN.iter()) {
+        let encoding = |name: &str| {
+            let mut out = Vec::with_capacity(4 + name.len());
+            put_str(&mut out, name);
+            out
+        };
+        let role_encodings = roles.iter().map(|role| encoding(role)).collect();
+        let status_encodings = UserStatus::KNOWN
+            .iter()
+            .map(|status| encoding(status.as_str()))
+            .collect();
+        let mut known_access = [Access::Revoke; 8];
+        for (slot, status) in known_access.iter_mut().zip(UserStatus::KNOWN.iter()) {
             *slot = policy.access_of(status);
         }
-        let users = directory.users();
-        let access: Vec<Access> = users
-            .iter()
-            .map(|user| match user.status.known_index() {
-                Some(i) => known[i],
-                None => policy.access_of(&user.status),
-            })
-            .collect();
 
+        // Invert group -> members into user -> groups (a counting sort over the member lists,
+        // which never touches the users themselves).
+        let users = directory.users().len();
         let mut listed = vec![false; groups.len()];
-        let mut counted = vec![0usize; groups.len()];
-        let mut start = vec![0u32; users.len() + 1];
+        let mut start = vec![0u32; users + 1];
         let members: Vec<Option<&[u32]>> = groups
             .iter()
             .map(|group| directory.member_indices(group))
@@ -252,17 +270,14 @@ impl<'a> Tables<'a> {
                 listed[g] = true;
                 for &m in *list {
                     start[m as usize + 1] += 1;
-                    if access[m as usize] != Access::Revoke {
-                        counted[g] += 1;
-                    }
                 }
             }
         }
-        for u in 0..users.len() {
+        for u in 0..users {
             start[u + 1] += start[u];
         }
-        let mut fill: Vec<u32> = start[..users.len()].to_vec();
-        let mut member_groups = vec![0u32; start[users.len()] as usize];
+        let mut fill: Vec<u32> = start[..users].to_vec();
+        let mut member_groups = vec![0u32; start[users] as usize];
         for (g, list) in members.iter().enumerate() {
             for &m in list.unwrap_or(&[]) {
                 let slot = &mut fill[m as usize];
@@ -272,7 +287,7 @@ impl<'a> Tables<'a> {
         }
         drop(fill);
 
-        let ranges = (users.len() + portal.users().len()).div_ceil(RANGE_RECORDS);
+        let ranges = (users + portal.users().len()).div_ceil(RANGE_RECORDS);
         let range_bits = ranges.max(1).next_power_of_two().trailing_zeros().min(16);
 
         Self {
@@ -283,8 +298,10 @@ impl<'a> Tables<'a> {
             group_masks,
             role_words,
             listed,
-            counted,
-            access,
+            role_encodings,
+            status_encodings,
+            known_access,
+            policy,
             start,
             member_groups,
             range_bits,
@@ -301,6 +318,13 @@ impl<'a> Tables<'a> {
         &self.member_groups[self.start[u] as usize..self.start[u + 1] as usize]
     }
 
+    fn access_of(&self, status: &UserStatus) -> Access {
+        match status.known_index() {
+            Some(i) => self.known_access[i],
+            None => self.policy.access_of(status),
+        }
+    }
+
     fn range_of(&self, hash: u64) -> usize {
         if self.range_bits == 0 {
             0
@@ -311,129 +335,108 @@ impl<'a> Tables<'a> {
 
     /// Calls `visit` once per login key, in canonical order — `(order_hash(key), key, encoded
     /// record)` — with the directory and portal records that have that key (either side may
-    /// be empty, not both).
+    /// be empty, not both). Returns, per mapped group, its listed members whose status is not
+    /// [`Access::Revoke`] (counted on the way, so that no other pass reads the users).
     ///
     /// The canonical order is random with respect to memory, so the walk never follows it
     /// through the inputs. It reads the input records front to back, copying what the plan and
-    /// the fingerprint need (key, canonical encoding, group or role indices) into the arena of
-    /// their range of the hash space (top hash bits); then it sorts and merges one cache-sized
-    /// range at a time.
+    /// the fingerprint need into a compact record in the arena of their range of the hash
+    /// space (top hash bits); then, one cache-sized range at a time, it lists the range's
+    /// records (reading the arena front to back), sorts and merges them.
     fn walk(
         &self,
         directory: &Directory,
         portal: &Portal,
-        mut visit: impl FnMut(&Arena, &[Rec], &[Rec]),
-    ) {
-        let mut arenas = Arena::fill(self, directory, portal);
-        let mut scratch = Vec::new();
-        for arena in &mut arenas {
-            arena.sort(self.range_bits, &mut scratch);
-            let arena = &*arena;
-            let (dir, port) = (&arena.dir[..], &arena.portal[..]);
-            {
-                // Records with the same key as `recs[from]`, from `from` on (ties are rare: the
-                // hash decides almost every comparison).
-                let run_end = |recs: &[Rec], from: usize| {
-                    let first = &recs[from];
-                    let mut end = from + 1;
-                    while end < recs.len()
-                        && recs[end].hash == first.hash
-                        && same_bytes(arena.key(&recs[end]), arena.key(first))
-                    {
-                        end += 1;
-                    }
-                    end
-                };
-                let (mut i, mut j) = (0, 0);
-                loop {
-                    let side = match (dir.get(i), port.get(j)) {
-                        (None, None) => break,
-                        (Some(_), None) => Ordering::Less,
-                        (None, Some(_)) => Ordering::Greater,
-                        (Some(d), Some(p)) => d.hash.cmp(&p.hash).then_with(|| {
-                            let (dk, pk) = (arena.key(d), arena.key(p));
-                            if same_bytes(dk, pk) {
-                                Ordering::Equal
-                            } else {
-                                dk.cmp(pk)
-                            }
-                        }),
-                    };
-                    let i_end = if side.is_gt() { i } else { run_end(dir, i) };
-                    let j_end = if side.is_lt() { j } else { run_end(port, j) };
-                    visit(arena, &dir[i..i_end], &port[j..j_end]);
-                    (i, j) = (i_end, j_end);
+        mut visit: impl FnMut(&[u8], &[Rec], &[Rec]),
+    ) -> Vec<usize> {
+        let (arenas, counted) = fill(self, directory, portal);
+        // Per-range scratch, reused: only one range's records are ever listed at a time.
+        let (mut dir, mut port, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        for bytes in &arenas {
+            list_records(bytes, &mut dir, &mut port);
+            let order = |a: &Rec, b: &Rec| {
+                a.hash
+                    .cmp(&b.hash)
+                    .then_with(|| same_hash_order(bytes, self, a, b))
+            };
+            sort_recs(&mut dir, &mut scratch, self.range_bits, order);
+            sort_recs(&mut port, &mut scratch, self.range_bits, order);
+            // Records with the same key as `recs[from]`, from `from` on (ties are rare: the hash
+            // decides almost every comparison).
+            let run_end = |recs: &[Rec], from: usize| {
+                let first = &recs[from];
+                let key = Record::at(bytes, first).key();
+                let mut end = from + 1;
+                while end < recs.len()
+                    && recs[end].hash == first.hash
+                    && same_bytes(Record::at(bytes, &recs[end]).key(), key)
+                {
+                    end += 1;
                 }
+                end
+            };
+            let (mut i, mut j) = (0, 0);
+            loop {
+                let side = match (dir.get(i), port.get(j)) {
+                    (None, None) => break,
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                    (Some(d), Some(p)) => d.hash.cmp(&p.hash).then_with(|| {
+                        let (dk, pk) = (Record::at(bytes, d).key(), Record::at(bytes, p).key());
+                        if same_bytes(dk, pk) {
+                            Ordering::Equal
+                        } else {
+                            dk.cmp(pk)
+                        }
+                    }),
+                };
+                let i_end = if side.is_gt() { i } else { run_end(&dir, i) };
+                let j_end = if side.is_lt() { j } else { run_end(&port, j) };
+                visit(bytes, &dir[i..i_end], &port[j..j_end]);
+                (i, j) = (i_end, j_end);
             }
         }
+        counted
     }
 }
 
-/// One user's record in an [`Arena`]. At `off` lies its canonical encoding (`encoded` bytes),
-/// then its folded key if that differs from the login as spelt (otherwise the key is the login
-/// inside the encoding), then, for a portal user, `words` little-endian `u32`s: its managed
-/// roles as `role << 1 | is_sync`, by role, and for a directory user its [`Access`] code. A
-/// directory user's `words` are its mapped groups, which end its encoding.
+/// A record's place in its range's arena, with its hash (the first sort key) at hand so that
+/// sorting rarely reads the arena.
 #[derive(Clone, Copy, Default)]
 struct Rec {
     hash: u64,
     off: usize,
-    /// Index of the user in its input (directory or portal).
-    idx: u32,
-    encoded: u32,
-    /// The key's length, with [`KEY_STORED`] set when it is stored after the encoding.
-    key: u32,
-    words: u32,
 }
 
-const KEY_STORED: u32 = 1 << 31;
-
-impl Rec {
-    fn key_stored(&self) -> bool {
-        self.key & KEY_STORED != 0
-    }
-
-    fn key_len(&self) -> usize {
-        (self.key & !KEY_STORED) as usize
-    }
-
-    /// Where the key starts.
-    fn key_at(&self) -> usize {
-        if self.key_stored() {
-            self.off + self.encoded as usize
-        } else {
-            self.off + LOGIN_AT
-        }
-    }
-
-    /// Where what follows the encoding and the stored key starts: a directory user's access
-    /// code, a portal user's role words.
-    fn extra_at(&self) -> usize {
-        self.off + self.encoded as usize + if self.key_stored() { self.key_len() } else { 0 }
-    }
-
-    /// Where the words start.
-    fn words_at(&self, dir: bool) -> usize {
-        if dir {
-            // A directory user's words are its mapped groups, the tail of its encoding.
-            self.off + self.encoded as usize - 4 * self.words as usize
-        } else {
-            self.extra_at()
-        }
-    }
-}
-
-/// Where the login sits inside an encoding: after the one-byte tag and its `u32` length.
-const LOGIN_AT: usize = 5;
-
-/// The records of one range of the hash space: their bytes and their [`Rec`]s (input order
-/// until [`Arena::sort`]).
-#[derive(Default)]
-struct Arena {
-    bytes: Vec<u8>,
-    dir: Vec<Rec>,
-    portal: Vec<Rec>,
-}
+/// Record header, at the record's offset in its arena (integers little-endian):
+///
+/// | at | field |
+/// |----|-------|
+/// | 0  | `u64` order hash |
+/// | 8  | `u32` size of the whole record |
+/// | 12 | `u8` tag: 1 directory, 2 portal |
+/// | 13 | `u8` flags: [`KEY_STORED`], [`PROTECTED`] |
+/// | 14 | `u8` directory: [`Access`] code |
+/// | 15 | `u8` directory: status, [`UserStatus::known_index`] or [`OTHER_STATUS`] |
+/// | 16 | `u32` login length |
+/// | 20 | `u32` key length |
+/// | 24 | `u32` word count: a directory user's mapped groups, a portal user's grants |
+/// | 28 | `u32` directory: id length |
+///
+/// Then the words (`u32`): a directory user's mapped groups (deduplicated, ascending), a
+/// portal user's grants by role as `role << 2 | source code` for a managed role and 0 for
+/// another; then the login as spelt; the folded key if it differs from the login; then for a
+/// directory user its id and, for [`OTHER_STATUS`], the status as `u32` length and bytes; for a
+/// portal user each unmanaged grant as it is encoded (length, role, source code).
+///
+/// This is the canonical encoding (see [`Record::encode`]) with the known names — statuses
+/// and managed roles — replaced by their indices, so that arenas stay small.
+const HEADER: usize = 32;
+const KEY_STORED: u8 = 1;
+const PROTECTED: u8 = 2;
+const OTHER_STATUS: u8 = u8::MAX;
+const DIR_TAG: u8 = 1;
+const PORTAL_TAG: u8 = 2;
 
 fn len32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
@@ -448,193 +451,379 @@ fn put_str(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(value.as_bytes());
 }
 
-/// Bytes a directory record takes in an arena (encoding plus stored key).
-fn dir_size(tables: &Tables<'_>, user: &DirectoryUser, u: usize) -> usize {
-    let groups = tables.groups_of(u).len();
-    let key = if user.login.is_folded() {
-        user.login.key().len()
-    } else {
-        0
-    };
-    1 + 4 + user.login.as_str().len() + 4 + user.id.len() + 4 + 16 + 4 + 4 * groups + key + 1
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-/// Bytes a portal record takes in an arena (encoding, stored key and role words).
-fn portal_size(user: &PortalUser) -> usize {
-    let grants: usize = user.grants().iter().map(|g| 4 + g.role.len() + 1 + 4).sum();
-    let key = if user.login().is_folded() {
-        user.login().key().len()
-    } else {
-        0
-    };
-    1 + 4 + user.login().as_str().len() + 1 + 4 + grants + key
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
 }
 
-/// Average of `size` over up to 1024 evenly spread items (for reserving arena capacity).
-fn sampled_average(count: usize, size: impl Fn(usize) -> usize) -> usize {
-    if count == 0 {
-        return 0;
-    }
-    let step = count.div_ceil(1024);
-    let sampled: Vec<usize> = (0..count).step_by(step).map(size).collect();
-    sampled.iter().sum::<usize>().div_ceil(sampled.len())
+/// One record of an arena; see [`HEADER`].
+#[derive(Clone, Copy)]
+struct Record<'b> {
+    b: &'b [u8],
 }
 
-impl Arena {
-    /// One arena per range, filled reading every input record once, in input order.
-    fn fill(tables: &Tables<'_>, directory: &Directory, portal: &Portal) -> Vec<Arena> {
-        let ranges = 1usize << tables.range_bits;
-        let (users, portal_users) = (directory.users(), portal.users());
-        // Reserve about what each range needs (the hash spreads users evenly), so that buffers
-        // rarely grow.
-        let dir_average = sampled_average(users.len(), |u| dir_size(tables, &users[u], u));
-        let portal_average = sampled_average(portal_users.len(), |p| portal_size(&portal_users[p]));
-        let reserve = |count: usize| {
-            let per_range = count.div_ceil(ranges);
-            per_range + per_range / 8 + 16
-        };
-        let (dirs, ports) = (reserve(users.len()), reserve(portal_users.len()));
-        let bytes = dirs * dir_average + ports * portal_average;
-        let mut arenas: Vec<Arena> = (0..ranges)
-            .map(|_| Arena {
-                bytes: Vec::with_capacity(bytes),
-                dir: Vec::with_capacity(dirs),
-                portal: Vec::with_capacity(ports),
-            })
-            .collect();
-
-        for (u, user) in users.iter().enumerate() {
-            let hash = order_hash(user.login.key());
-            let arena = &mut arenas[tables.range_of(hash)];
-            let out = &mut arena.bytes;
-            let off = out.len();
-            // Canonical encoding: tag 1, login as spelt, id, status, mapped groups.
-            out.push(1);
-            put_str(out, user.login.as_str());
-            put_str(out, &user.id);
-            put_str(out, user.status.as_str());
-            let groups = tables.groups_of(u);
-            let count_at = out.len();
-            put_u32(out, 0);
-            let mut count: u32 = 0;
-            for (i, &g) in groups.iter().enumerate() {
-                if i == 0 || groups[i - 1] != g {
-                    put_u32(out, g);
-                    count += 1;
-                }
-            }
-            out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
-            let encoded = out.len() - off;
-            let mut key = len32(user.login.key().len());
-            if user.login.is_folded() {
-                out.extend_from_slice(user.login.key().as_bytes());
-                key |= KEY_STORED;
-            }
-            out.push(tables.access[u].code());
-            arena.dir.push(Rec {
-                hash,
-                off,
-                idx: index(u),
-                encoded: len32(encoded),
-                key,
-                words: count,
-            });
+impl<'b> Record<'b> {
+    #[inline(always)]
+    fn at(bytes: &'b [u8], rec: &Rec) -> Self {
+        let size = u32_at(bytes, rec.off + 8) as usize;
+        Self {
+            b: &bytes[rec.off..rec.off + size],
         }
-
-        for (p, user) in portal_users.iter().enumerate() {
-            let hash = order_hash(user.login().key());
-            let arena = &mut arenas[tables.range_of(hash)];
-            let out = &mut arena.bytes;
-            let off = out.len();
-            // Canonical encoding: tag 2, login as spelt, protected, every grant and its source.
-            out.push(2);
-            put_str(out, user.login().as_str());
-            out.push(u8::from(user.is_protected()));
-            put_u32(out, len32(user.grants().len()));
-            for grant in user.grants() {
-                put_str(out, &grant.role);
-                out.push(grant.source.code());
-            }
-            let encoded = out.len() - off;
-            let mut key = len32(user.login().key().len());
-            if user.login().is_folded() {
-                out.extend_from_slice(user.login().key().as_bytes());
-                key |= KEY_STORED;
-            }
-            let mut words = 0;
-            for grant in user.grants() {
-                if let Some(&r) = tables.role_index.get(grant.role.as_str()) {
-                    put_u32(out, r << 1 | u32::from(grant.source == GrantSource::Sync));
-                    words += 1;
-                }
-            }
-            arena.portal.push(Rec {
-                hash,
-                off,
-                idx: index(p),
-                encoded: len32(encoded),
-                key,
-                words,
-            });
-        }
-        arenas
     }
 
-    fn encoded(&self, rec: &Rec) -> &[u8] {
-        &self.bytes[rec.off..rec.off + rec.encoded as usize]
+    #[inline(always)]
+    fn is_dir(self) -> bool {
+        self.b[12] == DIR_TAG
     }
 
-    fn key(&self, rec: &Rec) -> &[u8] {
-        &self.bytes[rec.key_at()..rec.key_at() + rec.key_len()]
+    #[inline(always)]
+    fn flags(self) -> u8 {
+        self.b[13]
     }
 
-    fn words(&self, rec: &Rec, dir: bool) -> impl Iterator<Item = u32> + '_ {
-        let at = rec.words_at(dir);
-        self.bytes[at..at + 4 * rec.words as usize]
-            .chunks_exact(4)
-            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    #[inline(always)]
+    fn is_protected(self) -> bool {
+        self.flags() & PROTECTED != 0
     }
 
-    /// A directory record's access (copied from `Tables::access` while filling, so that the walk
-    /// reads it with the record).
-    fn access(&self, rec: &Rec) -> Access {
-        match self.bytes[rec.extra_at()] {
+    #[inline(always)]
+    fn access(self) -> Access {
+        match self.b[14] {
             1 => Access::Grant,
             2 => Access::Keep,
             _ => Access::Revoke,
         }
     }
 
-    /// A directory record's mapped groups (deduplicated, ascending).
-    fn groups(&self, rec: &Rec) -> impl Iterator<Item = u32> + '_ {
-        self.words(rec, true)
+    #[inline(always)]
+    fn login_len(self) -> usize {
+        u32_at(self.b, 16) as usize
     }
 
-    /// A portal record's managed roles, `role << 1 | is_sync`, by role.
-    fn roles(&self, rec: &Rec) -> impl Iterator<Item = u32> + '_ {
-        self.words(rec, false)
+    #[inline(always)]
+    fn key_len(self) -> usize {
+        u32_at(self.b, 20) as usize
     }
 
-    /// Sorts the records into canonical order; `skip` top hash bits are the same for all.
-    fn sort(&mut self, skip: u32, scratch: &mut Vec<Rec>) {
-        let Arena { bytes, dir, portal } = self;
-        // The walk visits the records in hash order, which is random within the arena: read
-        // it front to back first so that those visits hit the cache.
-        let touched = bytes
-            .chunks(64)
-            .fold(0u8, |acc, line| acc.wrapping_add(line[0]));
-        std::hint::black_box(touched);
-        let arena_key = |rec: &Rec| &bytes[rec.key_at()..rec.key_at() + rec.key_len()];
-        let encoded = |rec: &Rec| &bytes[rec.off..rec.off + rec.encoded as usize];
-        let order = |a: &Rec, b: &Rec| {
-            a.hash
-                .cmp(&b.hash)
-                .then_with(|| arena_key(a).cmp(arena_key(b)))
-                .then_with(|| encoded(a).cmp(encoded(b)))
+    #[inline(always)]
+    fn word_count(self) -> usize {
+        u32_at(self.b, 24) as usize
+    }
+
+    #[inline(always)]
+    fn id_len(self) -> usize {
+        u32_at(self.b, 28) as usize
+    }
+
+    #[inline(always)]
+    fn word_bytes(self) -> &'b [u8] {
+        &self.b[HEADER..HEADER + 4 * self.word_count()]
+    }
+
+    /// A directory user's mapped groups; a portal user's grants (see [`HEADER`]).
+    #[inline(always)]
+    fn words(self) -> impl Iterator<Item = u32> + 'b {
+        self.word_bytes()
+            .chunks_exact(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    }
+
+    #[inline(always)]
+    fn login_at(self) -> usize {
+        HEADER + 4 * self.word_count()
+    }
+
+    #[inline(always)]
+    fn login(self) -> &'b [u8] {
+        let at = self.login_at();
+        &self.b[at..at + self.login_len()]
+    }
+
+    #[inline(always)]
+    fn key(self) -> &'b [u8] {
+        let at = self.login_at();
+        if self.flags() & KEY_STORED == 0 {
+            &self.b[at..at + self.login_len()]
+        } else {
+            let at = at + self.login_len();
+            &self.b[at..at + self.key_len()]
+        }
+    }
+
+    /// Where what follows the login and the stored key starts.
+    #[inline(always)]
+    fn tail_at(self) -> usize {
+        let key = if self.flags() & KEY_STORED == 0 {
+            0
+        } else {
+            self.key_len()
         };
-        sort_recs(dir, scratch, skip, order);
-        sort_recs(portal, scratch, skip, order);
+        self.login_at() + self.login_len() + key
     }
+
+    #[inline(always)]
+    fn id(self) -> &'b [u8] {
+        let at = self.tail_at();
+        &self.b[at..at + self.id_len()]
+    }
+
+    #[inline(always)]
+    fn status(self) -> UserStatus {
+        match UserStatus::KNOWN.get(usize::from(self.b[15])) {
+            Some(status) => status.clone(),
+            None => {
+                let at = self.tail_at() + self.id_len();
+                let len = u32_at(self.b, at) as usize;
+                UserStatus::Other(text(&self.b[at + 4..at + 4 + len]))
+            }
+        }
+    }
+
+    /// Appends the record's canonical encoding (part of the fingerprint's definition): for a
+    /// directory user tag 1, login as spelt, id, status, mapped groups; for a portal user tag
+    /// 2, login as spelt, protected, every grant with its source.
+    fn encode(self, tables: &Tables<'_>, out: &mut Vec<u8>) {
+        let login = self.login();
+        out.push(self.b[12]);
+        put_u32(out, len32(login.len()));
+        out.extend_from_slice(login);
+        let tail = self.tail_at();
+        if self.is_dir() {
+            let id = self.id();
+            put_u32(out, len32(id.len()));
+            out.extend_from_slice(id);
+            match tables.status_encodings.get(usize::from(self.b[15])) {
+                Some(status) => out.extend_from_slice(status),
+                None => {
+                    let at = tail + id.len();
+                    let len = u32_at(self.b, at) as usize;
+                    out.extend_from_slice(&self.b[at..at + 4 + len]);
+                }
+            }
+            put_u32(out, len32(self.word_count()));
+            out.extend_from_slice(self.word_bytes());
+        } else {
+            out.push(u8::from(self.is_protected()));
+            put_u32(out, len32(self.word_count()));
+            let mut at = tail;
+            for word in self.words() {
+                if word == 0 {
+                    let len = u32_at(self.b, at) as usize;
+                    out.extend_from_slice(&self.b[at..at + 4 + len + 1]);
+                    at += 4 + len + 1;
+                } else {
+                    out.extend_from_slice(&tables.role_encodings[(word >> 2) as usize]);
+                    out.push((word & 3) as u8);
+                }
+            }
+        }
+    }
+}
+
+/// Bytes from an input string, back as a `String` (they were copied from a `&str`).
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Bytes a directory record takes in an arena.
+fn dir_size(tables: &Tables<'_>, user: &DirectoryUser, u: usize) -> usize {
+    let key = if user.login.is_folded() {
+        user.login.key().len()
+    } else {
+        0
+    };
+    let status = match user.status.known_index() {
+        Some(_) => 0,
+        None => 4 + user.status.as_str().len(),
+    };
+    HEADER
+        + 4 * tables.groups_of(u).len()
+        + user.login.as_str().len()
+        + key
+        + user.id.len()
+        + status
+}
+
+/// Bytes a portal record takes in an arena.
+fn portal_size(tables: &Tables<'_>, user: &PortalUser) -> usize {
+    let key = if user.login().is_folded() {
+        user.login().key().len()
+    } else {
+        0
+    };
+    let unmanaged: usize = user
+        .grants()
+        .iter()
+        .filter(|g| !tables.role_index.contains_key(g.role.as_str()))
+        .map(|g| 4 + g.role.len() + 1)
+        .sum();
+    HEADER + 4 * user.grants().len() + user.login().as_str().len() + key + unmanaged
+}
+
+/// Average of `size` over up to 128 evenly spread items (for reserving arena capacity; a
+/// larger sample costs a cache miss per item and buys little).
+fn sampled_average(count: usize, size: impl Fn(usize) -> usize) -> usize {
+    if count == 0 {
+        return 0;
+    }
+    let step = count.div_ceil(128);
+    let (mut total, mut sampled) = (0, 0);
+    for i in (0..count).step_by(step) {
+        total += size(i);
+        sampled += 1;
+    }
+    total.div_ceil(sampled)
+}
+
+/// One arena per range, filled reading every input user once, in input order; and, per mapped
+/// group, its listed members whose status is not [`Access::Revoke`].
+fn fill(tables: &Tables<'_>, directory: &Directory, portal: &Portal) -> (Vec<Vec<u8>>, Vec<usize>) {
+    let ranges = 1usize << tables.range_bits;
+    let (users, portal_users) = (directory.users(), portal.users());
+    // Reserve about what each range needs (the hash spreads users evenly), so that buffers
+    // rarely grow.
+    let dir_average = sampled_average(users.len(), |u| dir_size(tables, &users[u], u));
+    let portal_average = sampled_average(portal_users.len(), |p| {
+        portal_size(tables, &portal_users[p])
+    });
+    let reserve = |count: usize| {
+        let per_range = count.div_ceil(ranges);
+        per_range + per_range / 8 + 16
+    };
+    let bytes = reserve(users.len()) * dir_average + reserve(portal_users.len()) * portal_average;
+    let mut arenas: Vec<Vec<u8>> = (0..ranges).map(|_| Vec::with_capacity(bytes)).collect();
+    let mut counted = vec![0usize; tables.groups.len()];
+
+    for (u, user) in users.iter().enumerate() {
+        let key = user.login.key();
+        let hash = order_hash(key);
+        let out = &mut arenas[tables.range_of(hash)];
+        let off = out.len();
+        let stored = user.login.is_folded();
+        let access = tables.access_of(&user.status);
+        let groups = tables.groups_of(u);
+        if access != Access::Revoke {
+            for &g in groups {
+                counted[g as usize] += 1;
+            }
+        }
+        out.extend_from_slice(&hash.to_le_bytes());
+        put_u32(out, 0); // size, set below
+        out.extend_from_slice(&[
+            DIR_TAG,
+            if stored { KEY_STORED } else { 0 },
+            access.code(),
+            user.status.known_index().map_or(OTHER_STATUS, |i| i as u8),
+        ]);
+        put_u32(out, len32(user.login.as_str().len()));
+        put_u32(out, len32(key.len()));
+        put_u32(out, 0); // group count, set below
+        put_u32(out, len32(user.id.len()));
+        let mut count: u32 = 0;
+        for (i, &g) in groups.iter().enumerate() {
+            if i == 0 || groups[i - 1] != g {
+                put_u32(out, g);
+                count += 1;
+            }
+        }
+        out.extend_from_slice(user.login.as_str().as_bytes());
+        if stored {
+            out.extend_from_slice(key.as_bytes());
+        }
+        out.extend_from_slice(user.id.as_bytes());
+        if user.status.known_index().is_none() {
+            put_str(out, user.status.as_str());
+        }
+        let size = len32(out.len() - off);
+        out[off + 8..off + 12].copy_from_slice(&size.to_le_bytes());
+        out[off + 24..off + 28].copy_from_slice(&count.to_le_bytes());
+    }
+
+    for user in portal_users {
+        let login = user.login();
+        let key = login.key();
+        let hash = order_hash(key);
+        let out = &mut arenas[tables.range_of(hash)];
+        let off = out.len();
+        let stored = login.is_folded();
+        let flags =
+            if stored { KEY_STORED } else { 0 } | if user.is_protected() { PROTECTED } else { 0 };
+        out.extend_from_slice(&hash.to_le_bytes());
+        put_u32(out, 0); // size, set below
+        out.extend_from_slice(&[PORTAL_TAG, flags, 0, 0]);
+        put_u32(out, len32(login.as_str().len()));
+        put_u32(out, len32(key.len()));
+        put_u32(out, len32(user.grants().len()));
+        put_u32(out, 0);
+        let mut unmanaged = false;
+        for grant in user.grants() {
+            match tables.role_index.get(grant.role.as_str()) {
+                Some(&r) => put_u32(out, r << 2 | u32::from(grant.source.code())),
+                None => {
+                    put_u32(out, 0);
+                    unmanaged = true;
+                }
+            }
+        }
+        out.extend_from_slice(login.as_str().as_bytes());
+        if stored {
+            out.extend_from_slice(key.as_bytes());
+        }
+        if unmanaged {
+            for (i, grant) in user.grants().iter().enumerate() {
+                if u32_at(out, off + HEADER + 4 * i) == 0 {
+                    put_str(out, &grant.role);
+                    out.push(grant.source.code());
+                }
+            }
+        }
+        let size = len32(out.len() - off);
+        out[off + 8..off + 12].copy_from_slice(&size.to_le_bytes());
+    }
+    (arenas, counted)
+}
+
+/// Lists an arena's directory and portal records, reading it front to back (which also brings
+/// the range into the cache before the walk's random visits).
+fn list_records(bytes: &[u8], dir: &mut Vec<Rec>, portal: &mut Vec<Rec>) {
+    dir.clear();
+    portal.clear();
+    // Each record's size says where the next one starts, so the reads form a chain; touching
+    // the arena well ahead of it keeps several cache misses in flight.
+    const AHEAD: usize = 1024;
+    let mut touched = 0u8;
+    let mut off = 0;
+    while off < bytes.len() {
+        touched ^= bytes.get(off + AHEAD).copied().unwrap_or(0);
+        let rec = Rec {
+            hash: u64_at(bytes, off),
+            off,
+        };
+        if bytes[off + 12] == DIR_TAG {
+            dir.push(rec);
+        } else {
+            portal.push(rec);
+        }
+        off += u32_at(bytes, off + 8) as usize;
+    }
+    std::hint::black_box(touched);
+}
+
+/// The canonical order `(hash, key, canonical encoding)` of two records with the same hash.
+fn same_hash_order(bytes: &[u8], tables: &Tables<'_>, a: &Rec, b: &Rec) -> Ordering {
+    let (a, b) = (Record::at(bytes, a), Record::at(bytes, b));
+    a.key().cmp(b.key()).then_with(|| {
+        // Only users sharing a key (conflicts) get here.
+        let (mut ea, mut eb) = (Vec::new(), Vec::new());
+        a.encode(tables, &mut ea);
+        b.encode(tables, &mut eb);
+        ea.cmp(&eb)
+    })
 }
 
 /// Byte equality for short strings without a call into `memcmp` (keys are compared once per
@@ -765,9 +954,9 @@ impl Encoder {
         self.maybe_flush();
     }
 
-    fn records(&mut self, arena: &Arena, dir_run: &[Rec], portal_run: &[Rec]) {
+    fn records(&mut self, tables: &Tables<'_>, arena: &[u8], dir_run: &[Rec], portal_run: &[Rec]) {
         for rec in dir_run.iter().chain(portal_run) {
-            self.buf.extend_from_slice(arena.encoded(rec));
+            Record::at(arena, rec).encode(tables, &mut self.buf);
         }
         self.maybe_flush();
     }
@@ -799,10 +988,14 @@ fn roles_in(set: &[u64]) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
-/// Decides each key's action and accumulates the plan.
+/// Where a result's login key lies in [`Planner::keys`]: results are sorted by key at the end,
+/// and comparing keys there stays in memory the planner just wrote.
+type KeyAt = (usize, usize);
+
+/// Decides each key's action and accumulates the plan. Reads only the arena records, never the
+/// inputs (which the canonical order would visit at random).
 struct Planner<'t, 'a> {
     tables: &'t Tables<'a>,
-    directory: &'t Directory,
     portal: &'t Portal,
     policy: &'t Policy,
     // Scratch, reused for every key.
@@ -814,12 +1007,14 @@ struct Planner<'t, 'a> {
     target: Vec<u64>,
     added: Vec<u64>,
     removed: Vec<u64>,
+    /// The login keys of the results below, back to back.
+    keys: Vec<u8>,
     // Results, tagged with the key they are sorted by at the end.
-    creates: Vec<(&'t str, Create)>,
-    changes: Vec<(&'t str, Change)>,
-    revocations: Vec<(&'t str, Revocation)>,
-    protected_kept: Vec<(&'t str, Warning)>,
-    unmatched_kept: Vec<(&'t str, Warning)>,
+    creates: Vec<(KeyAt, Create)>,
+    changes: Vec<(KeyAt, Change)>,
+    revocations: Vec<(KeyAt, Revocation)>,
+    protected_kept: Vec<(KeyAt, Warning)>,
+    unmatched_kept: Vec<(KeyAt, Warning)>,
     conflicts: Vec<Conflict>,
     conflicted_users: usize,
     unchanged: usize,
@@ -828,16 +1023,15 @@ struct Planner<'t, 'a> {
     holders: Vec<usize>,
 }
 
+/// Sorts results by their login key.
+fn sort_by_key<T>(keys: &[u8], results: &mut [(KeyAt, T)]) {
+    results.sort_unstable_by(|(a, _), (b, _)| keys[a.0..a.1].cmp(&keys[b.0..b.1]));
+}
+
 impl<'t, 'a> Planner<'t, 'a> {
-    fn new(
-        tables: &'t Tables<'a>,
-        directory: &'t Directory,
-        portal: &'t Portal,
-        policy: &'t Policy,
-    ) -> Self {
+    fn new(tables: &'t Tables<'a>, portal: &'t Portal, policy: &'t Policy) -> Self {
         Self {
             tables,
-            directory,
             portal,
             policy,
             user_groups: Vec::new(),
@@ -847,6 +1041,7 @@ impl<'t, 'a> Planner<'t, 'a> {
             target: vec![0; tables.role_words],
             added: vec![0; tables.role_words],
             removed: vec![0; tables.role_words],
+            keys: Vec::new(),
             creates: Vec::new(),
             changes: Vec::new(),
             revocations: Vec::new(),
@@ -858,6 +1053,12 @@ impl<'t, 'a> Planner<'t, 'a> {
             managed: 0,
             holders: vec![0; tables.roles.len()],
         }
+    }
+
+    fn key_at(&mut self, key: &[u8]) -> KeyAt {
+        let start = self.keys.len();
+        self.keys.extend_from_slice(key);
+        (start, self.keys.len())
     }
 
     fn role_names(&self, roles: &[u64]) -> Vec<String> {
@@ -883,14 +1084,17 @@ impl<'t, 'a> Planner<'t, 'a> {
 
     /// Fills `held` (any source) and `held_sync` with the user's managed roles, counts holders,
     /// and reports whether the user is managed.
-    fn read_portal_user(&mut self, words: impl Iterator<Item = u32>) -> bool {
+    fn read_portal_user(&mut self, grants: impl Iterator<Item = u32>) -> bool {
         self.held.fill(0);
         self.held_sync.fill(0);
-        for word in words {
-            let r = word >> 1;
+        for word in grants {
+            if word == 0 {
+                continue; // an unmanaged role
+            }
+            let r = word >> 2;
             set_bit(&mut self.held, r);
             self.holders[r as usize] += 1;
-            if word & 1 == 1 {
+            if word & 3 == u32::from(GrantSource::Sync.code()) {
                 set_bit(&mut self.held_sync, r);
             }
         }
@@ -899,22 +1103,20 @@ impl<'t, 'a> Planner<'t, 'a> {
         managed
     }
 
-    fn visit(&mut self, arena: &Arena, dir_run: &[Rec], portal_run: &[Rec]) {
-        let portal = self.portal;
-        let directory = self.directory;
+    fn visit(&mut self, arena: &[u8], dir_run: &[Rec], portal_run: &[Rec]) {
         if dir_run.len() > 1 || portal_run.len() > 1 {
             self.conflict(arena, dir_run, portal_run);
             return;
         }
-        let dir_user = dir_run.first().map(|rec| rec.idx);
+        let dir_user = dir_run.first().map(|rec| Record::at(arena, rec));
 
         // Entitlement from the directory.
         self.user_groups.clear();
         self.entitled.fill(0);
         let mut access = Access::Revoke;
-        if let Some(rec) = dir_run.first() {
-            access = arena.access(rec);
-            self.user_groups.extend(arena.groups(rec));
+        if let Some(user) = dir_user {
+            access = user.access();
+            self.user_groups.extend(user.words());
             for &g in &self.user_groups {
                 let mask = self.tables.group_mask(g);
                 for (word, &bits) in self.entitled.iter_mut().zip(mask) {
@@ -924,26 +1126,27 @@ impl<'t, 'a> Planner<'t, 'a> {
         }
 
         let Some(portal_rec) = portal_run.first() else {
-            if let Some(u) = dir_user
+            if let Some(user) = dir_user
                 && access == Access::Grant
                 && !is_empty(&self.entitled)
             {
-                let login = &directory.users()[u as usize].login;
+                let key = self.key_at(user.key());
                 let create = Create {
-                    login: login.as_str().to_owned(),
+                    login: text(user.login()),
                     roles: self.justified(&self.entitled),
                 };
-                self.creates.push((login.key(), create));
+                self.creates.push((key, create));
             }
             return;
         };
+        let user = Record::at(arena, portal_rec);
 
-        self.read_portal_user(arena.roles(portal_rec));
+        self.read_portal_user(user.words());
         self.target.fill(0);
         let reason = match dir_user {
             None => Some(RevocationReason::NotInDirectory),
-            Some(u) => {
-                let status = || directory.users()[u as usize].status.clone();
+            Some(dir_user) => {
+                let status = || dir_user.status();
                 match access {
                     Access::Revoke => Some(RevocationReason::Inactive { status: status() }),
                     _ if is_empty(&self.entitled) => Some(RevocationReason::NoMappedGroup),
@@ -976,9 +1179,8 @@ impl<'t, 'a> Planner<'t, 'a> {
             self.unchanged += 1;
             return;
         }
-        let user = &portal.users()[portal_rec.idx as usize];
-        let key = user.login().key();
-        let login = user.login().as_str();
+        let key = self.key_at(user.key());
+        let login = text(user.login());
         if let Some(reason) = reason {
             let roles = self.role_names(&self.removed);
             let unmatched = matches!(
@@ -987,7 +1189,7 @@ impl<'t, 'a> Planner<'t, 'a> {
             );
             if unmatched && self.policy.unmatched_mode() == Unmatched::Keep {
                 let warning = Warning::UnmatchedKept {
-                    login: login.to_owned(),
+                    login,
                     roles,
                     reason,
                 };
@@ -995,7 +1197,7 @@ impl<'t, 'a> Planner<'t, 'a> {
                 self.unchanged += 1;
             } else if user.is_protected() {
                 let warning = Warning::ProtectedKept {
-                    login: login.to_owned(),
+                    login,
                     roles,
                     reason: Some(reason),
                 };
@@ -1003,7 +1205,7 @@ impl<'t, 'a> Planner<'t, 'a> {
                 self.unchanged += 1;
             } else {
                 let revocation = Revocation {
-                    login: login.to_owned(),
+                    login,
                     roles,
                     reason,
                 };
@@ -1015,7 +1217,7 @@ impl<'t, 'a> Planner<'t, 'a> {
         if user.is_protected() && !removed.is_empty() {
             let roles = std::mem::take(&mut removed);
             let warning = Warning::ProtectedKept {
-                login: login.to_owned(),
+                login: login.clone(),
                 roles,
                 reason: None,
             };
@@ -1026,42 +1228,34 @@ impl<'t, 'a> Planner<'t, 'a> {
             return;
         }
         let change = Change {
-            login: login.to_owned(),
+            login,
             added: self.justified(&self.added),
             removed,
         };
         self.changes.push((key, change));
     }
 
-    fn conflict(&mut self, arena: &Arena, dir_run: &[Rec], portal_run: &[Rec]) {
-        let (directory, portal) = (self.directory, self.portal);
-        for rec in portal_run {
-            self.read_portal_user(arena.roles(rec));
+    fn conflict(&mut self, arena: &[u8], dir_run: &[Rec], portal_run: &[Rec]) {
+        let dir_users = dir_run.iter().map(|rec| Record::at(arena, rec));
+        let portal_users = portal_run.iter().map(|rec| Record::at(arena, rec));
+        for user in portal_users.clone() {
+            self.read_portal_user(user.words());
         }
-        let key = match (dir_run.first(), portal_run.first()) {
-            (Some(rec), _) => directory.users()[rec.idx as usize].login.key(),
-            (None, Some(rec)) => portal.users()[rec.idx as usize].login().key(),
-            (None, None) => return,
+        let Some(first) = dir_users.clone().chain(portal_users.clone()).next() else {
+            return;
         };
-        let mut dir_refs: Vec<DirectoryRef> = dir_run
-            .iter()
-            .map(|rec| {
-                let user = &directory.users()[rec.idx as usize];
-                DirectoryRef {
-                    id: user.id.clone(),
-                    login: user.login.as_str().to_owned(),
-                }
+        let mut dir_refs: Vec<DirectoryRef> = dir_users
+            .map(|user| DirectoryRef {
+                id: text(user.id()),
+                login: text(user.login()),
             })
             .collect();
         dir_refs.sort();
-        let mut portal_logins: Vec<String> = portal_run
-            .iter()
-            .map(|rec| portal.users()[rec.idx as usize].login().as_str().to_owned())
-            .collect();
+        let mut portal_logins: Vec<String> = portal_users.map(|user| text(user.login())).collect();
         portal_logins.sort();
         self.conflicted_users += dir_run.len() + portal_run.len();
         self.conflicts.push(Conflict {
-            login: key.to_owned(),
+            login: text(first.key()),
             directory: dir_refs,
             portal: portal_logins,
         });
@@ -1087,14 +1281,14 @@ impl<'t, 'a> Planner<'t, 'a> {
         holders
     }
 
-    fn finish(mut self, fingerprint: Fingerprint) -> Result<Plan, Refusal> {
+    fn finish(mut self, fingerprint: Fingerprint, counted: &[usize]) -> Result<Plan, Refusal> {
         let policy = self.policy;
         let tables = self.tables;
-        self.creates.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        self.changes.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        self.revocations.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        self.protected_kept.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        self.unmatched_kept.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        sort_by_key(&self.keys, &mut self.creates);
+        sort_by_key(&self.keys, &mut self.changes);
+        sort_by_key(&self.keys, &mut self.revocations);
+        sort_by_key(&self.keys, &mut self.protected_kept);
+        sort_by_key(&self.keys, &mut self.unmatched_kept);
         self.conflicts
             .sort_unstable_by(|a, b| a.login.cmp(&b.login));
 
@@ -1103,7 +1297,7 @@ impl<'t, 'a> Planner<'t, 'a> {
 
         // 1. Empty source.
         let empty: Vec<usize> = (0..tables.groups.len())
-            .filter(|&g| !tables.listed[g] || tables.counted[g] == 0)
+            .filter(|&g| !tables.listed[g] || counted[g] == 0)
             .collect();
         if !empty.is_empty() {
             let holders = self.sync_holders(&empty);
@@ -1388,6 +1582,86 @@ mod tests {
             assert_eq!(in_ranges(bits), reference);
         }
         assert_eq!(plan(&mapping, &directory, &portal, &policy), reference);
+    }
+
+    /// The compact arena records give back exactly the canonical encoding of their users.
+    #[test]
+    fn records_encode_canonically() {
+        use crate::{DirectoryUser, PortalUser};
+        let mapping = Mapping::new()
+            .map("g0", ["admin", "viewer"])
+            .map("g1", ["viewer"])
+            .manage("legacy");
+        let mut directory = Directory::new();
+        let statuses = [
+            UserStatus::Active,
+            UserStatus::PasswordExpired,
+            UserStatus::Other("ARCHIVED".to_owned()),
+            UserStatus::Other("ACTIVE".to_owned()),
+        ];
+        for (i, status) in statuses.iter().enumerate() {
+            let user = DirectoryUser::new(format!("id{i}"), format!("User{i}@X"), status.clone());
+            directory.add_member("g1", user.clone());
+            directory.add_member("g0", user.clone());
+            directory.add_member("g1", user);
+        }
+        directory.add_user(DirectoryUser::new("lone", "ΟΔΟΣ@x", UserStatus::Suspended));
+        let mut portal = Portal::new();
+        portal.add_user(
+            PortalUser::new("user0@x")
+                .grant("admin", GrantSource::Manual)
+                .grant("legacy", GrantSource::Sync)
+                .grant("wiki", GrantSource::Sync)
+                .grant("zz-top", GrantSource::Manual)
+                .protect(),
+        );
+        portal.add_user(PortalUser::new("Other@x").grant("a-first", GrantSource::Sync));
+        portal.add_user(PortalUser::new("bare@x"));
+        let policy = Policy::default();
+        let tables = Tables::new(&mapping, &directory, &portal, &policy);
+
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        for (u, user) in directory.users().iter().enumerate() {
+            let mut out = vec![1];
+            put_str(&mut out, user.login.as_str());
+            put_str(&mut out, &user.id);
+            put_str(&mut out, user.status.as_str());
+            let mut groups = tables.groups_of(u).to_vec();
+            groups.dedup();
+            put_u32(&mut out, len32(groups.len()));
+            for g in groups {
+                put_u32(&mut out, g);
+            }
+            expected.push(out);
+        }
+        for user in portal.users() {
+            let mut out = vec![2];
+            put_str(&mut out, user.login().as_str());
+            out.push(u8::from(user.is_protected()));
+            put_u32(&mut out, len32(user.grants().len()));
+            for grant in user.grants() {
+                put_str(&mut out, &grant.role);
+                out.push(grant.source.code());
+            }
+            expected.push(out);
+        }
+        expected.sort();
+
+        let (arenas, _) = fill(&tables, &directory, &portal);
+        let mut encoded = Vec::new();
+        let (mut dir, mut port) = (Vec::new(), Vec::new());
+        for bytes in &arenas {
+            list_records(bytes, &mut dir, &mut port);
+            for rec in dir.iter().chain(&port) {
+                let record = Record::at(bytes, rec);
+                let mut out = Vec::new();
+                record.encode(&tables, &mut out);
+                encoded.push(out);
+                assert_eq!(rec.hash, order_hash(&text(record.key())));
+            }
+        }
+        encoded.sort();
+        assert_eq!(encoded, expected);
     }
 
     #[test]
