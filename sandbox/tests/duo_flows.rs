@@ -371,6 +371,137 @@ async fn admin_users_page_by_offset_and_filters_match_aliases() {
     sandbox.shutdown().await;
 }
 
+/// Every user of `/admin/v1/users`, page by page (300 a page), as JSON.
+async fn list_all(admin: &duo_auth::sign::Signer) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        let req = Request::get("/admin/v1/users")
+            .param("limit", "300")
+            .param("offset", offset.to_string());
+        let (status, body) = call(admin, &req, &now()).await;
+        assert_eq!(status, 200, "{body}");
+        all.extend(body["response"].as_array().unwrap().iter().cloned());
+        match body["metadata"]["next_offset"].as_u64() {
+            Some(next) => offset = next,
+            None => return all,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_user_listing_follows_every_change_to_the_account() {
+    // The listing serves users rendered once and kept until the account changes: it must say
+    // exactly what the single-user endpoint (rendered afresh each time) says, after any change.
+    let sandbox = Sandbox::builder()
+        .users(650)
+        .groups(4)
+        .start()
+        .await
+        .expect("start");
+    let admin = signer(&sandbox.credentials().duo.admin, SignatureVersion::V5);
+    let auth = signer(&sandbox.credentials().duo.auth, SignatureVersion::V5);
+    let duo = sandbox.duo();
+    let agrees = |listed: Vec<Value>| {
+        let admin = &admin;
+        async move {
+            for u in &listed {
+                let id = u["user_id"].as_str().unwrap();
+                let (status, one) = call(
+                    admin,
+                    &Request::get(format!("/admin/v1/users/{id}")),
+                    &now(),
+                )
+                .await;
+                assert_eq!(status, 200);
+                assert_eq!(&one["response"], u, "{id}");
+            }
+            listed
+        }
+    };
+    let before = list_all(&admin).await;
+    assert_eq!(before.len(), 650);
+    let ids: Vec<String> = duo.users().into_iter().map(|u| u.user_id).collect();
+    let listed: Vec<&str> = before
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ids);
+    // Spot checks of the rendering against the account itself (the full comparison with the
+    // single-user endpoint runs after the changes, on fewer requests).
+    let target = &duo.users()[10];
+    assert_eq!(before[10]["username"], target.username.as_str());
+    assert_eq!(before[10]["email"], target.email.as_str());
+
+    // Changes through the test handle.
+    assert!(duo.set_status(&target.username, "disabled"));
+    assert!(duo.add_alias(&target.username, "renamed.alias"));
+    let victim = duo.users()[20].username.clone();
+    assert!(duo.delete_user(&victim));
+    // Through the Admin API: a new user, a group membership.
+    let (status, _) = post(&admin, "/admin/v1/users", &[("username", "late.arrival")]).await;
+    assert_eq!(status, 200);
+    let (_, groups) = call(&admin, &Request::get("/admin/v1/groups"), &now()).await;
+    let group_id = groups["response"][0]["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let member = duo.users()[30].clone();
+    let (status, body) = post(
+        &admin,
+        &format!("/admin/v1/users/{}/groups", member.user_id),
+        &[("group_id", &group_id)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Through the Auth API: logging in changes the user too.
+    let (status, body) = post(
+        &auth,
+        "/auth/v2/auth",
+        &[
+            ("username", &member.username),
+            ("factor", "auto"),
+            ("device", "auto"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let after = agrees(list_all(&admin).await).await;
+    assert_eq!(after.len(), 650, "one deleted, one created");
+    let by_name = |name: &str| {
+        after
+            .iter()
+            .find(|u| u["username"] == name)
+            .unwrap_or_else(|| panic!("{name} listed"))
+    };
+    let changed = by_name(&target.username);
+    assert_eq!(changed["status"], "disabled");
+    assert!(
+        changed["aliases"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|a| a == "renamed.alias")
+    );
+    assert!(after.iter().all(|u| u["username"] != victim.as_str()));
+    assert_eq!(after.last().unwrap()["username"], "late.arrival");
+    let joined = by_name(&member.username);
+    assert!(
+        joined["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["group_id"] == group_id.as_str())
+    );
+    let was = before
+        .iter()
+        .find(|u| u["user_id"] == member.user_id.as_str())
+        .unwrap();
+    assert_ne!(joined["last_login"], was["last_login"], "the login shows");
+    sandbox.shutdown().await;
+}
+
 #[tokio::test]
 async fn faults_are_injected_per_route() {
     let sandbox = Sandbox::builder()

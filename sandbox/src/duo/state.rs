@@ -1,6 +1,8 @@
 //! The Duo account: applications, users, phones, groups, admins and in-flight transactions.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
@@ -195,12 +197,67 @@ pub(crate) struct PromptLogin {
     pub(crate) txid: String,
 }
 
+/// Generations are unique across every [`Tracked`] value of the process.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A part of the account that what the sandbox renders from it (the Admin API's users, as JSON
+/// text) depends on. Reads go through `Deref` and change nothing; every mutable access (`push`,
+/// `remove`, `insert`, `iter_mut`, indexing to change an element, …) goes through `DerefMut`,
+/// which takes a new generation number — so a rendering made at other generations is known to
+/// be stale, whichever handler changed what.
+#[derive(Debug)]
+pub(crate) struct Tracked<T> {
+    value: T,
+    generation: u64,
+}
+
+impl<T> Tracked<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            value,
+            generation: next_generation(),
+        }
+    }
+
+    /// Changes with every mutable access.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+impl<T: Default> Default for Tracked<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T> Deref for Tracked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> DerefMut for Tracked<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.generation = next_generation();
+        &mut self.value
+    }
+}
+
 /// All of the account's mutable state, behind one lock: every operation is short.
 #[derive(Debug, Default)]
 pub(crate) struct Account {
-    pub(crate) users: Vec<User>,
-    pub(crate) phones: BTreeMap<String, Phone>,
-    pub(crate) groups: Vec<Group>,
+    pub(crate) users: Tracked<Vec<User>>,
+    pub(crate) phones: Tracked<BTreeMap<String, Phone>>,
+    pub(crate) groups: Tracked<Vec<Group>>,
+    /// The Admin API's JSON of every user, made from `users`, `phones` and `groups` when one is
+    /// listed and remade after any of them changes.
+    pub(crate) rendered_users: super::admin_api::RenderedUsers,
     pub(crate) admins: Vec<Admin>,
     pub(crate) transactions: HashMap<String, Transaction>,
     pub(crate) enrollments: HashMap<String, Enrollment>,
