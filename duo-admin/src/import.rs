@@ -9,12 +9,14 @@
 //! (Duo's `total_objects` moves between pages, which with offset paging can hide a user), the
 //! walk starts again; if it never settles, the import fails rather than return a partial list.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use futures::TryStreamExt;
-use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use crate::models::{Capability, User, UserStatus};
+use crate::models::{Capability, Platform, Token, User, UserStatus};
 use crate::{AdminClient, Error};
 
 /// A portal user to match.
@@ -217,30 +219,174 @@ pub struct Progress {
     pub attempt: u32,
 }
 
+/// A user as a listing walk sees it: its id, to read each user once.
+trait Listed {
+    fn user_id(&self) -> &str;
+}
+
+impl Listed for User {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+/// What matching reads of a Duo user.
+trait Candidate {
+    fn user_id(&self) -> &str;
+    fn username(&self) -> &str;
+    fn aliases(&self) -> &[String];
+    fn email(&self) -> Option<&str>;
+}
+
+impl Candidate for User {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    fn username(&self) -> &str {
+        &self.username
+    }
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+}
+
+/// A Duo user as the importer reads it from the listing: what matching and the report use, and
+/// nothing else. The listing carries much more (names, groups, every phone's device details);
+/// the importer skips over it instead of building strings it would drop — most of the cost of
+/// reading a page. [`all_users`] still reads whole [`User`]s.
+#[derive(Debug, Deserialize)]
+struct DuoUser {
+    user_id: String,
+    username: String,
+    #[serde(default)]
+    email: Option<String>,
+    status: UserStatus,
+    #[serde(default, deserialize_with = "crate::models::aliases")]
+    aliases: Vec<String>,
+    #[serde(default)]
+    phones: Vec<DuoPhone>,
+    #[serde(default)]
+    tokens: Vec<Token>,
+    #[serde(default)]
+    webauthncredentials: Vec<DuoKey>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DuoPhone {
+    phone_id: String,
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    platform: Option<Platform>,
+    #[serde(default)]
+    activated: Option<bool>,
+    #[serde(default)]
+    capabilities: Vec<Capability>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DuoKey {
+    #[serde(default)]
+    webauthnkey: Option<String>,
+    #[serde(default)]
+    credential_name: Option<String>,
+}
+
+impl DuoUser {
+    /// The user's id, username, status and authenticators.
+    fn into_parts(self) -> (String, String, UserStatus, Vec<Authenticator>) {
+        let mut out = Vec::with_capacity(
+            self.phones.len() + self.tokens.len() + self.webauthncredentials.len(),
+        );
+        out.extend(self.phones.into_iter().map(|p| Authenticator::Phone {
+            phone_id: p.phone_id,
+            number: p.number,
+            platform: p.platform,
+            activated: p.activated.unwrap_or(false),
+            capabilities: p.capabilities,
+        }));
+        out.extend(self.tokens.into_iter().map(|t| Authenticator::Token {
+            token_id: t.token_id,
+            serial: t.serial,
+            token_type: t.kind,
+        }));
+        out.extend(
+            self.webauthncredentials
+                .into_iter()
+                .map(|w| Authenticator::WebAuthn {
+                    key: w.webauthnkey,
+                    name: w.credential_name,
+                }),
+        );
+        (self.user_id, self.username, self.status, out)
+    }
+}
+
+impl Listed for DuoUser {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+impl Candidate for DuoUser {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    fn username(&self) -> &str {
+        &self.username
+    }
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+}
+
 /// Reads every Duo user once, restarting when the account changes mid-walk.
 pub async fn all_users(
     client: &AdminClient,
     max_restarts: u32,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<Vec<User>, Error> {
+    walk(client, max_restarts, progress).await
+}
+
+async fn walk<T: Listed + DeserializeOwned + Send + 'static>(
+    client: &AdminClient,
+    max_restarts: u32,
+    mut progress: impl FnMut(Progress),
+) -> Result<Vec<T>, Error> {
     let span = tracing::info_span!("duo_users_walk");
     let _enter = span.enter();
     for attempt in 0..=max_restarts {
-        let mut users: Vec<User> = Vec::new();
-        let mut seen: HashMap<String, ()> = HashMap::new();
+        let mut users: Vec<T> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         let mut first_total: Option<u64> = None;
         let mut changed = false;
         let mut pages = 0;
-        let mut stream = std::pin::pin!(client.user_pages());
+        let mut stream = std::pin::pin!(client.pages::<T>(
+            "/admin/v1/users".into(),
+            Vec::new(),
+            crate::USERS_MAX
+        ));
         while let Some(page) = stream.try_next().await? {
             pages += 1;
             match (first_total, page.total_objects) {
-                (None, t) => first_total = t,
+                (None, t) => {
+                    first_total = t;
+                    let expect = t.map_or(0, |t| usize::try_from(t).unwrap_or(0));
+                    users.reserve(expect.min(1 << 20));
+                    seen.reserve(expect.min(1 << 20));
+                }
                 (Some(a), Some(b)) if a != b => changed = true,
                 _ => {}
             }
             for u in page.items {
-                if seen.insert(u.user_id.clone(), ()).is_none() {
+                if seen.insert(u.user_id().to_owned()) {
                     users.push(u);
                 }
             }
@@ -267,29 +413,88 @@ pub async fn all_users(
     })
 }
 
-/// Matches portal users to Duo users (pure: no IO).
-pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions) -> ImportReport {
-    let key = |s: &str| s.trim().to_lowercase();
-    let mut by_username: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut by_alias: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut by_email: HashMap<String, Vec<usize>> = HashMap::new();
+/// Portal or Duo indexes a key leads to (most keys lead to one: no allocation for those).
+#[derive(Debug, Clone, Default)]
+enum Hits {
+    #[default]
+    None,
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Hits {
+    fn push(&mut self, i: usize) {
+        *self = match std::mem::take(self) {
+            Hits::None => Hits::One(i),
+            Hits::One(a) => Hits::Many(vec![a, i]),
+            Hits::Many(mut v) => {
+                v.push(i);
+                Hits::Many(v)
+            }
+        };
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Hits::None => &[],
+            Hits::One(i) => std::slice::from_ref(i),
+            Hits::Many(v) => v,
+        }
+    }
+}
+
+/// The matching key of a name or email: trimmed, lower-case (borrowed when it already is).
+fn key(s: &str) -> Cow<'_, str> {
+    let t = s.trim();
+    if t.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        Cow::Owned(t.to_lowercase())
+    } else {
+        Cow::Borrowed(t)
+    }
+}
+
+/// The decisions of matching, by index: what [`match_users`] and the importer turn into a
+/// report.
+struct Decisions {
+    /// (portal index, Duo index, how), in portal order.
+    matched: Vec<(usize, usize, MatchedBy)>,
+    /// Whether each Duo user was claimed by any portal user (matched or in conflict).
+    claimed: Vec<bool>,
+    unmatched_portal: Vec<String>,
+    conflicts: Vec<Conflict>,
+}
+
+fn decide<U: Candidate>(duo: &[U], portal: &[PortalUser], options: &ImportOptions) -> Decisions {
+    let mut by_username: HashMap<Cow<'_, str>, Hits> = HashMap::with_capacity(duo.len());
+    let mut by_alias: HashMap<Cow<'_, str>, Hits> = HashMap::new();
+    let mut by_email: HashMap<Cow<'_, str>, Hits> = HashMap::with_capacity(duo.len());
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     for (i, u) in duo.iter().enumerate() {
-        by_username.entry(key(&u.username)).or_default().push(i);
-        for a in &u.aliases {
+        by_username.entry(key(u.username())).or_default().push(i);
+        for a in u.aliases() {
             by_alias.entry(key(a)).or_default().push(i);
         }
-        if let Some(e) = u.email.as_deref().filter(|e| !e.trim().is_empty()) {
+        if let Some(e) = u.email().filter(|e| !e.trim().is_empty()) {
             by_email.entry(key(e)).or_default().push(i);
         }
-        by_id.insert(u.user_id.as_str(), i);
     }
-    let explicit: HashMap<String, &DuoRef> =
+    if !options.explicit.is_empty() {
+        by_id.reserve(duo.len());
+        for (i, u) in duo.iter().enumerate() {
+            by_id.insert(u.user_id(), i);
+        }
+    }
+    let explicit: HashMap<Cow<'_, str>, &DuoRef> =
         options.explicit.iter().map(|(p, d)| (key(p), d)).collect();
+    let hits = |map: &HashMap<Cow<'_, str>, Hits>, k: &str| -> Vec<usize> {
+        map.get(k)
+            .map(|h| h.as_slice().to_vec())
+            .unwrap_or_default()
+    };
 
     let mut conflicts = Vec::new();
     // portal index → (duo index, how)
-    let mut candidate: BTreeMap<usize, (usize, MatchedBy)> = BTreeMap::new();
+    let mut candidate: Vec<Option<(usize, MatchedBy)>> = vec![None; portal.len()];
     let mut unmatched_portal = Vec::new();
     for (pi, p) in portal.iter().enumerate() {
         let pk = key(&p.username);
@@ -298,17 +503,15 @@ pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions)
                 DuoRef::UserId(id) => by_id.get(id.as_str()).map(|i| vec![*i]).unwrap_or_default(),
                 DuoRef::Username(name) => {
                     let n = key(name);
-                    let mut v = by_username.get(&n).cloned().unwrap_or_default();
+                    let mut v = hits(&by_username, &n);
                     if v.is_empty() {
-                        v = by_alias.get(&n).cloned().unwrap_or_default();
+                        v = hits(&by_alias, &n);
                     }
                     v
                 }
             };
             match found.as_slice() {
-                [one] => {
-                    candidate.insert(pi, (*one, MatchedBy::Explicit));
-                }
+                [one] => candidate[pi] = Some((*one, MatchedBy::Explicit)),
                 [] => conflicts.push(Conflict::ExplicitTargetMissing {
                     portal_username: p.username.clone(),
                     target: match target {
@@ -317,34 +520,46 @@ pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions)
                 }),
                 many => conflicts.push(Conflict::PortalUserMatchesSeveral {
                     portal_username: p.username.clone(),
-                    duo_user_ids: many.iter().map(|i| duo[*i].user_id.clone()).collect(),
+                    duo_user_ids: many.iter().map(|i| duo[*i].user_id().to_owned()).collect(),
                 }),
             }
             continue;
         }
-        let mut rules: Vec<(Option<&Vec<usize>>, MatchedBy)> =
-            vec![(by_username.get(&pk), MatchedBy::Username)];
-        if options.by_alias {
-            rules.push((by_alias.get(&pk), MatchedBy::Alias));
-        }
-        if let Some(e) = p.email.as_deref().filter(|_| options.by_email) {
-            rules.push((by_email.get(&key(e)), MatchedBy::Email));
-        }
+        let email = p.email.as_deref().filter(|_| options.by_email).map(key);
+        let rules = [
+            (by_username.get(&pk), MatchedBy::Username),
+            (
+                by_alias.get(&pk).filter(|_| options.by_alias),
+                MatchedBy::Alias,
+            ),
+            (
+                email.as_ref().and_then(|e| by_email.get(e)),
+                MatchedBy::Email,
+            ),
+        ];
         let mut decided = false;
         for (hits, how) in rules {
-            let Some(hits) = hits.filter(|h| !h.is_empty()) else {
+            let Some(hits) = hits.map(Hits::as_slice).filter(|h| !h.is_empty()) else {
                 continue;
             };
-            let mut ids: Vec<usize> = hits.clone();
-            ids.sort_unstable();
-            ids.dedup();
-            if ids.len() == 1 {
-                candidate.insert(pi, (ids[0], how));
-            } else {
-                conflicts.push(Conflict::PortalUserMatchesSeveral {
-                    portal_username: p.username.clone(),
-                    duo_user_ids: ids.iter().map(|i| duo[*i].user_id.clone()).collect(),
-                });
+            match hits {
+                [one] => candidate[pi] = Some((*one, how)),
+                many => {
+                    let mut ids: Vec<usize> = many.to_vec();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    if let [one] = ids.as_slice() {
+                        candidate[pi] = Some((*one, how));
+                    } else {
+                        conflicts.push(Conflict::PortalUserMatchesSeveral {
+                            portal_username: p.username.clone(),
+                            duo_user_ids: ids
+                                .iter()
+                                .map(|i| duo[*i].user_id().to_owned())
+                                .collect(),
+                        });
+                    }
+                }
             }
             decided = true;
             break;
@@ -355,66 +570,136 @@ pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions)
     }
 
     // A Duo user claimed by several portal users is a conflict for all of them.
-    let mut claims: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (pi, (di, _)) in &candidate {
-        claims.entry(*di).or_default().push(*pi);
+    let mut claims: Vec<Hits> = vec![Hits::None; duo.len()];
+    for (pi, c) in candidate.iter().enumerate() {
+        if let Some((di, _)) = c {
+            claims[*di].push(pi);
+        }
     }
     let mut matched = Vec::new();
     let mut claimed = vec![false; duo.len()];
-    for (di, pis) in &claims {
-        claimed[*di] = true;
-        if pis.len() > 1 {
-            let mut names: Vec<String> =
-                pis.iter().map(|pi| portal[*pi].username.clone()).collect();
-            names.sort();
-            conflicts.push(Conflict::DuoUserMatchedBySeveral {
-                duo_user_id: duo[*di].user_id.clone(),
-                portal_usernames: names,
-            });
-            continue;
+    for (di, pis) in claims.iter().enumerate() {
+        match pis.as_slice() {
+            [] => {}
+            [pi] => {
+                claimed[di] = true;
+                if let Some((_, how)) = candidate[*pi] {
+                    matched.push((*pi, di, how));
+                }
+            }
+            several => {
+                claimed[di] = true;
+                let mut names: Vec<String> = several
+                    .iter()
+                    .map(|pi| portal[*pi].username.clone())
+                    .collect();
+                names.sort();
+                conflicts.push(Conflict::DuoUserMatchedBySeveral {
+                    duo_user_id: duo[di].user_id().to_owned(),
+                    portal_usernames: names,
+                });
+            }
         }
-        let pi = pis[0];
-        let (_, how) = candidate[&pi];
-        let u = &duo[*di];
-        matched.push(Matched {
-            portal_username: portal[pi].username.clone(),
-            duo_user_id: u.user_id.clone(),
-            duo_username: u.username.clone(),
-            matched_by: how,
-            status: u.status.clone(),
-            authenticators: authenticators(u),
-        });
     }
-    matched.sort_by(|a, b| a.portal_username.cmp(&b.portal_username));
+    // By portal username (stable: equal names stay in Duo order).
+    matched.sort_by(|a, b| portal[a.0].username.cmp(&portal[b.0].username));
     unmatched_portal.sort();
-    let mut unmatched_duo: Vec<UnmatchedDuoUser> = duo
-        .iter()
-        .zip(&claimed)
-        .filter(|(_, c)| !**c)
-        .map(|(u, _)| UnmatchedDuoUser {
-            user_id: u.user_id.clone(),
-            username: u.username.clone(),
-        })
-        .collect();
-    unmatched_duo.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-    conflicts.sort_by_key(|c| serde_json::to_string(c).unwrap_or_default());
-    ImportReport {
+    conflicts.sort_by_cached_key(|c| serde_json::to_string(c).unwrap_or_default());
+    Decisions {
         matched,
-        unmatched_duo,
+        claimed,
         unmatched_portal,
         conflicts,
+    }
+}
+
+/// Duo users nobody claimed, by user id.
+fn unmatched_duo<U: Candidate>(duo: &[U], claimed: &[bool]) -> Vec<UnmatchedDuoUser> {
+    let mut out: Vec<UnmatchedDuoUser> = duo
+        .iter()
+        .zip(claimed)
+        .filter(|(_, c)| !**c)
+        .map(|(u, _)| UnmatchedDuoUser {
+            user_id: u.user_id().to_owned(),
+            username: u.username().to_owned(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    out
+}
+
+/// Matches portal users to Duo users (pure: no IO).
+pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions) -> ImportReport {
+    let d = decide(duo, portal, options);
+    let matched = d
+        .matched
+        .iter()
+        .map(|&(pi, di, how)| {
+            let u = &duo[di];
+            Matched {
+                portal_username: portal[pi].username.clone(),
+                duo_user_id: u.user_id.clone(),
+                duo_username: u.username.clone(),
+                matched_by: how,
+                status: u.status.clone(),
+                authenticators: authenticators(u),
+            }
+        })
+        .collect();
+    ImportReport {
+        matched,
+        unmatched_duo: unmatched_duo(duo, &d.claimed),
+        unmatched_portal: d.unmatched_portal,
+        conflicts: d.conflicts,
         duo_users: duo.len(),
     }
 }
 
+/// [`match_users`] over the importer's own reading of the users, moving what the report keeps
+/// out of them instead of copying it.
+fn match_read_users(
+    duo: Vec<DuoUser>,
+    portal: &[PortalUser],
+    options: &ImportOptions,
+) -> ImportReport {
+    let d = decide(&duo, portal, options);
+    let unmatched_duo = unmatched_duo(&duo, &d.claimed);
+    let duo_users = duo.len();
+    let mut duo: Vec<Option<DuoUser>> = duo.into_iter().map(Some).collect();
+    let matched = d
+        .matched
+        .iter()
+        .filter_map(|&(pi, di, how)| {
+            // Each Duo user is matched at most once (several claims are a conflict).
+            let (duo_user_id, duo_username, status, authenticators) =
+                duo.get_mut(di)?.take()?.into_parts();
+            Some(Matched {
+                portal_username: portal[pi].username.clone(),
+                duo_user_id,
+                duo_username,
+                matched_by: how,
+                status,
+                authenticators,
+            })
+        })
+        .collect();
+    ImportReport {
+        matched,
+        unmatched_duo,
+        unmatched_portal: d.unmatched_portal,
+        conflicts: d.conflicts,
+        duo_users,
+    }
+}
+
 /// Walks every Duo user and matches them to `portal` (see the module docs). Dropping the future
-/// cancels the walk.
+/// cancels the walk: nothing it started keeps running, and the client stays usable.
 pub async fn import(
     client: &AdminClient,
     portal: &[PortalUser],
     options: &ImportOptions,
     progress: impl FnMut(Progress),
 ) -> Result<ImportReport, Error> {
-    let duo = all_users(client, options.max_restarts, progress).await?;
-    Ok(match_users(&duo, portal, options))
+    let duo: Vec<DuoUser> = walk(client, options.max_restarts, progress).await?;
+    Ok(match_read_users(duo, portal, options))
 }

@@ -23,6 +23,7 @@
 pub mod import;
 pub mod models;
 pub mod pacing;
+mod paging;
 pub mod review;
 
 use std::sync::Arc;
@@ -75,6 +76,10 @@ pub enum Error {
         /// The `next_offset` Duo returned.
         next: u64,
     },
+    /// A page's request was cancelled from outside the listing (its tokio runtime is shutting
+    /// down).
+    #[error("a page request was cancelled (the runtime is shutting down)")]
+    Cancelled,
 }
 
 impl Error {
@@ -112,9 +117,24 @@ pub struct AdminClientBuilder {
     page_size: Option<u32>,
     page_retries: u32,
     pacing: Option<pacing::Pacing>,
+    prefetch: bool,
 }
 
 impl AdminClientBuilder {
+    /// Fetch the next page of a listing while the current one is decoded (default on).
+    ///
+    /// Duo's `metadata.next_offset` is read from the end of a page's body as soon as it has
+    /// arrived, and the page at that offset is requested — and decoded, on another worker of the
+    /// tokio runtime — while the current page is decoded: at most one page ahead, so at most two
+    /// requests of a listing are in flight. The listing still follows the `next_offset` of each
+    /// fully decoded page: a prefetched page at any other offset is dropped (and its request
+    /// cancelled), so what is listed is exactly what sequential paging lists. Off, or outside a
+    /// tokio runtime, pages are fetched one after the other.
+    pub fn prefetch(mut self, on: bool) -> Self {
+        self.prefetch = on;
+        self
+    }
+
     /// Pace requests on the client side (off by default; see [`pacing`]).
     pub fn pacing(mut self, pacing: pacing::Pacing) -> Self {
         self.pacing = Some(pacing);
@@ -180,6 +200,7 @@ impl AdminClientBuilder {
                 page_size: self.page_size,
                 page_retries: self.page_retries,
                 pacer: self.pacing.map(pacing::Pacer::new),
+                prefetch: self.prefetch,
             }),
         })
     }
@@ -192,6 +213,7 @@ struct Inner {
     page_size: Option<u32>,
     page_retries: u32,
     pacer: Option<pacing::Pacer>,
+    prefetch: bool,
 }
 
 /// A client of the Duo Admin API. Cheap to clone.
@@ -209,6 +231,7 @@ impl AdminClient {
             page_size: None,
             page_retries: 2,
             pacing: None,
+            prefetch: true,
         }
     }
 
@@ -217,18 +240,6 @@ impl AdminClient {
             Some(id) => request.param("account_id", id.as_str()),
             None => request,
         }
-    }
-
-    /// Sends a request (paced when pacing is on) and reads the answer straight into `T`, with
-    /// the paging metadata.
-    async fn call_typed<T: DeserializeOwned>(&self, request: Request) -> Result<(T, Value), Error> {
-        self.pace(&request).await;
-        let (raw, attempts) = self
-            .inner
-            .transport
-            .send(&self.request(request), None)
-            .await?;
-        Ok(duo_auth::transport::parse_typed(&raw, attempts)?)
     }
 
     async fn pace(&self, request: &Request) {
@@ -267,16 +278,21 @@ impl AdminClient {
 
     /// One page, re-fetched up to `page_retries` times when it fails in a way that may pass
     /// (a cut connection, a truncated body, a 5xx) — the transport has already retried 429s.
+    /// `hint` gets the page's `next_offset` as read from the end of its body, as soon as the
+    /// body has arrived and before it is decoded (see [`AdminClientBuilder::prefetch`]).
     async fn fetch_page<T: DeserializeOwned>(
         &self,
         path: &str,
         params: &[(String, String)],
         limit: u32,
         offset: u64,
+        mut hint: Option<futures::channel::oneshot::Sender<Option<u64>>>,
     ) -> Result<Page<T>, Error> {
         let mut attempt = 0u32;
         loop {
-            let result = self.fetch_page_once(path, params, limit, offset).await;
+            let result = self
+                .fetch_page_once(path, params, limit, offset, &mut hint)
+                .await;
             match result {
                 Err(Error::Duo(ref e))
                     if e.is_transient()
@@ -299,12 +315,26 @@ impl AdminClient {
         params: &[(String, String)],
         limit: u32,
         offset: u64,
+        hint: &mut Option<futures::channel::oneshot::Sender<Option<u64>>>,
     ) -> Result<Page<T>, Error> {
         let request = Request::get(path)
             .params(params.iter().cloned())
             .param("limit", limit.to_string())
             .param("offset", offset.to_string());
-        let (items, metadata): (Vec<T>, Value) = self.call_typed(request).await?;
+        self.pace(&request).await;
+        let (raw, attempts) = self
+            .inner
+            .transport
+            .send(&self.request(request), None)
+            .await?;
+        if raw.status == 200
+            && let Some(tx) = hint.take()
+        {
+            // The receiver may be gone (the listing moved on); nothing to do then.
+            let _ = tx.send(paging::next_offset_hint(&raw.body).filter(|n| *n > offset));
+        }
+        let (items, metadata): (Vec<T>, Value) = duo_auth::transport::parse_typed(&raw, attempts)?;
+        drop(raw);
         let number = |v: &Value| {
             v.as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
@@ -339,28 +369,34 @@ impl AdminClient {
         })
     }
 
-    /// Every page of a paged endpoint, as a stream.
+    /// Every page of a paged endpoint, as a stream (prefetching one page ahead when on; see
+    /// [`AdminClientBuilder::prefetch`]). Dropping the stream cancels what is in flight.
     fn pages<T: DeserializeOwned + Send + 'static>(
         &self,
         path: String,
         params: Vec<(String, String)>,
         max: u32,
     ) -> impl Stream<Item = Result<Page<T>, Error>> + Send + 'static {
-        let client = self.clone();
         let limit = self.inner.page_size.unwrap_or(max).min(max);
-        futures::stream::try_unfold(Some(0u64), move |offset| {
-            let client = client.clone();
-            let path = path.clone();
-            let params = params.clone();
-            async move {
+        let prefetch = self.inner.prefetch && tokio::runtime::Handle::try_current().is_ok();
+        let walk = paging::Walk {
+            client: self.clone(),
+            path: Arc::from(path),
+            params: Arc::from(params),
+            limit,
+            prefetch,
+        };
+        futures::stream::try_unfold(
+            (walk, Some(0u64), None::<paging::InFlight<T>>),
+            |(walk, offset, ahead)| async move {
                 let Some(offset) = offset else {
                     return Ok(None);
                 };
-                let page: Page<T> = client.fetch_page(&path, &params, limit, offset).await?;
+                let (page, ahead) = walk.page(offset, ahead).await?;
                 let next = page.next_offset;
-                Ok(Some((page, next)))
-            }
-        })
+                Ok(Some((page, (walk, next, ahead))))
+            },
+        )
     }
 
     /// Every item of a paged endpoint, as a stream.

@@ -214,23 +214,123 @@ pub struct User {
     pub desktoptokens: Vec<Value>,
 }
 
-/// Duo sends aliases as `{"alias1": "x", …}` (and older answers as a list); read both, in order.
-fn aliases<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Object(map) => {
-            let mut pairs: Vec<(String, String)> = map
-                .into_iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                .collect();
-            pairs.sort();
-            pairs.into_iter().map(|(_, v)| v).collect()
+/// Duo sends aliases as `{"alias1": "x", …}` (and older answers as a list); read both, in order
+/// of their keys, skipping anything that is not a string. Read without building a tree.
+pub(crate) fn aliases<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct Aliases;
+    impl<'de> serde::de::Visitor<'de> for Aliases {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("aliases as an object or a list")
         }
-        Value::Array(items) => items
-            .into_iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    })
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            while let Some((k, v)) = map.next_entry::<String, StringOrOther>()? {
+                if let StringOrOther::String(v) = v {
+                    pairs.push((k, v));
+                }
+            }
+            pairs.sort();
+            Ok(pairs.into_iter().map(|(_, v)| v).collect())
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element::<StringOrOther>()? {
+                if let StringOrOther::String(v) = v {
+                    out.push(v);
+                }
+            }
+            Ok(out)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+    d.deserialize_any(Aliases)
+}
+
+/// A string, or any other JSON value (skipped without being built).
+enum StringOrOther {
+    String(String),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for StringOrOther {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StringOrOther;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StringOrOther, E> {
+                Ok(StringOrOther::String(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<StringOrOther, E> {
+                Ok(StringOrOther::String(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<StringOrOther, E> {
+                Ok(StringOrOther::Other)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<StringOrOther, E> {
+                Ok(StringOrOther::Other)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<StringOrOther, E> {
+                Ok(StringOrOther::Other)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<StringOrOther, E> {
+                Ok(StringOrOther::Other)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<StringOrOther, E> {
+                Ok(StringOrOther::Other)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<StringOrOther, E> {
+                Ok(StringOrOther::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StringOrOther, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(StringOrOther::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StringOrOther, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(StringOrOther::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A member of a group (`/admin/v2/groups/{id}/users`).

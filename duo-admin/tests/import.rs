@@ -344,3 +344,80 @@ async fn access_review_snapshot_and_official_client_agree() {
     }
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_an_import_cancels_it_and_the_client_stays_usable() {
+    // 3,000 users: ten pages of 300, each answered after 100 ms.
+    let sandbox = Sandbox::builder().users(3_000).start().await.unwrap();
+    let duo = sandbox.duo();
+    let portal: Vec<PortalUser> = duo
+        .users()
+        .into_iter()
+        .map(|u| PortalUser {
+            username: u.username,
+            email: None,
+        })
+        .collect();
+    let faults = sandbox.faults();
+    faults.inject(Fault::new(
+        "/admin/v1/users",
+        FaultKind::Latency(Duration::from_millis(100)),
+    ));
+    let admin = client(&sandbox.credentials().duo.admin);
+    let options = ImportOptions::default();
+
+    let before = duo.requests();
+    let mut pages = 0;
+    let outcome = tokio::time::timeout(
+        Duration::from_millis(350),
+        import(&admin, &portal, &options, |p| pages = p.pages),
+    )
+    .await;
+    assert!(
+        outcome.is_err(),
+        "the import was still running when dropped"
+    );
+    assert!(pages < 10, "dropped mid-run, after {pages} pages");
+
+    // Requests already on their way when the import was dropped may still land (a request
+    // waits 100 ms in the sandbox before it is counted); after that, nothing more arrives.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let settled = duo.requests();
+    assert!(
+        settled - before < 10,
+        "the walk stopped: {} requests",
+        settled - before
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        duo.requests(),
+        settled,
+        "no request reaches the sandbox after the import is dropped"
+    );
+
+    // The same client then imports everything, with one request per page (prefetching asks
+    // for no page twice and for none past the last).
+    faults.clear();
+    let before = duo.requests();
+    let report = import(&admin, &portal, &options, |_| {}).await.unwrap();
+    assert_eq!(report.duo_users, 3_000);
+    assert_eq!(report.matched.len(), 3_000);
+    assert_eq!(duo.requests() - before, 10);
+
+    // Dropping a listing stream part-way through is a cancellation too.
+    faults.inject(Fault::new(
+        "/admin/v1/users",
+        FaultKind::Latency(Duration::from_millis(100)),
+    ));
+    {
+        use futures::StreamExt;
+        let mut users = std::pin::pin!(admin.user_pages());
+        let first = users.next().await.unwrap().unwrap();
+        assert_eq!(first.items.len(), 300);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let settled = duo.requests();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(duo.requests(), settled);
+    sandbox.shutdown().await;
+}

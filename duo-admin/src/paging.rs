@@ -1,0 +1,172 @@
+//! The walk behind every paged listing: each page is decoded while the next one is fetched.
+//!
+//! A page's `metadata.next_offset` sits in a few bytes at the end of its body (or at its start,
+//! depending on how the server orders the envelope's members). As soon as a page's body has
+//! arrived, [`next_offset_hint`] reads it there and the page at that offset is requested — and
+//! decoded, in a task of its own — while the current page is decoded. The hint only decides
+//! what is requested early: the walk follows the `next_offset` of each fully decoded page, and
+//! a prefetched page at any other offset is dropped, its task aborted. So the walk lists exactly
+//! what sequential paging lists, refuses a `next_offset` that does not advance the same way, and
+//! never has more than two requests of a listing in flight. Dropping the walk aborts its tasks.
+
+use std::sync::Arc;
+
+use futures::channel::oneshot;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::{AdminClient, Error, Page};
+
+/// What a listing walks.
+#[derive(Clone)]
+pub(crate) struct Walk {
+    pub(crate) client: AdminClient,
+    pub(crate) path: Arc<str>,
+    pub(crate) params: Arc<[(String, String)]>,
+    pub(crate) limit: u32,
+    /// Whether to fetch one page ahead (needs a tokio runtime to run the page's task).
+    pub(crate) prefetch: bool,
+}
+
+/// A page requested ahead of being needed.
+pub(crate) struct InFlight<T> {
+    offset: u64,
+    /// The page's `next_offset` as read from its body's bytes, once they have arrived.
+    hint: oneshot::Receiver<Option<u64>>,
+    task: Task<Result<Page<T>, Error>>,
+}
+
+/// A spawned task, aborted when dropped (a dropped listing leaves nothing running).
+struct Task<R>(tokio::task::JoinHandle<R>);
+
+impl<R> Drop for Task<R> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<R> Task<R> {
+    async fn join(mut self) -> Result<R, Error> {
+        match (&mut self.0).await {
+            Ok(r) => Ok(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::Cancelled),
+        }
+    }
+}
+
+impl Walk {
+    /// The page at `offset`, and the page after it when it is already on its way. `ahead` is
+    /// what the previous call returned.
+    pub(crate) async fn page<T: DeserializeOwned + Send + 'static>(
+        &self,
+        offset: u64,
+        ahead: Option<InFlight<T>>,
+    ) -> Result<(Page<T>, Option<InFlight<T>>), Error> {
+        if !self.prefetch {
+            let page = self
+                .client
+                .fetch_page(&self.path, &self.params, self.limit, offset, None)
+                .await?;
+            return Ok((page, None));
+        }
+        let current = match ahead {
+            Some(a) if a.offset == offset => a,
+            other => {
+                drop(other);
+                self.spawn(offset)
+            }
+        };
+        let InFlight { hint, task, .. } = current;
+        // The moment the current page's body is in, the next page is asked for.
+        let next = match hint.await {
+            Ok(Some(n)) => Some(self.spawn::<T>(n)),
+            _ => None,
+        };
+        let page = task.join().await??;
+        // Only the offset the decoded page names is followed; anything else is dropped here.
+        let next = next.filter(|n| Some(n.offset) == page.next_offset);
+        Ok((page, next))
+    }
+
+    fn spawn<T: DeserializeOwned + Send + 'static>(&self, offset: u64) -> InFlight<T> {
+        let (tx, hint) = oneshot::channel();
+        let walk = self.clone();
+        let task = tokio::spawn(
+            async move {
+                walk.client
+                    .fetch_page(&walk.path, &walk.params, walk.limit, offset, Some(tx))
+                    .await
+            }
+            .instrument(tracing::Span::current()),
+        );
+        InFlight {
+            offset,
+            hint,
+            task: Task(task),
+        }
+    }
+}
+
+/// `metadata.next_offset` read straight from a page's bytes: the metadata object is looked for
+/// in the last and then the first few hundred bytes. `None` when it is not found there, or has
+/// no `next_offset` (the last page). Only a hint: nothing but what is requested early depends on
+/// it.
+pub(crate) fn next_offset_hint(body: &[u8]) -> Option<u64> {
+    const WINDOW: usize = 512;
+    let tail = &body[body.len().saturating_sub(WINDOW)..];
+    let head = &body[..body.len().min(WINDOW)];
+    let (part, at) = [tail, head]
+        .into_iter()
+        .find_map(|part| Some((part, find(part, b"\"metadata\"")?)))?;
+    let metadata = &part[at..];
+    // Duo's metadata is flat (numbers): it ends at the first closing brace.
+    let metadata = &metadata[..metadata.iter().position(|b| *b == b'}')?];
+    let key = find(metadata, b"\"next_offset\"")?;
+    let rest = skip_space(&metadata[key + b"\"next_offset\"".len()..]);
+    let rest = skip_space(rest.strip_prefix(b":")?);
+    let rest = rest.strip_prefix(b"\"").unwrap_or(rest);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn skip_space(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &s[n..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_offset_hint;
+
+    #[test]
+    fn hints_come_from_either_end_of_the_body() {
+        let tail = br#"{"stat":"OK","response":[{"a":1}],"metadata":{"next_offset":300,"prev_offset":0,"total_objects":650}}"#;
+        assert_eq!(next_offset_hint(tail), Some(300));
+        let head = br#"{"metadata": {"total_objects": 650, "next_offset": "600"}, "response": [], "stat": "OK"}"#;
+        assert_eq!(next_offset_hint(head), Some(600));
+        let last =
+            br#"{"stat":"OK","response":[],"metadata":{"prev_offset":300,"total_objects":650}}"#;
+        assert_eq!(next_offset_hint(last), None);
+        // A next_offset outside the metadata object is not one.
+        let elsewhere = br#"{"stat":"OK","metadata":{},"response":[{"next_offset":5}]}"#;
+        assert_eq!(next_offset_hint(elsewhere), None);
+        for junk in [
+            &b""[..],
+            b"{",
+            b"\"metadata\"",
+            b"\"metadata\":{\"next_offset\":}",
+        ] {
+            assert_eq!(next_offset_hint(junk), None);
+        }
+        let long = format!(
+            r#"{{"stat":"OK","response":[{}],"metadata":{{"next_offset":9900}}}}"#,
+            "1,".repeat(5000) + "1"
+        );
+        assert_eq!(next_offset_hint(long.as_bytes()), Some(9900));
+    }
+}
