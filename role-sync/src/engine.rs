@@ -260,7 +260,9 @@ impl<'a> Tables<'a> {
         // which never touches the users themselves).
         let users = directory.users().len();
         let mut listed = vec![false; groups.len()];
-        let mut start = vec![0u32; users + 1];
+        // Counted one slot to the right, so that the scatter below leaves `start[u]` at user
+        // `u`'s first group without a copy of the array as cursors.
+        let mut start = vec![0u32; users + 2];
         let members: Vec<Option<&[u32]>> = groups
             .iter()
             .map(|group| directory.member_indices(group))
@@ -269,23 +271,22 @@ impl<'a> Tables<'a> {
             if let Some(list) = list {
                 listed[g] = true;
                 for &m in *list {
-                    start[m as usize + 1] += 1;
+                    start[m as usize + 2] += 1;
                 }
             }
         }
-        for u in 0..users {
-            start[u + 1] += start[u];
+        for u in 2..users + 2 {
+            start[u] += start[u - 1];
         }
-        let mut fill: Vec<u32> = start[..users].to_vec();
-        let mut member_groups = vec![0u32; start[users] as usize];
+        let mut member_groups = vec![0u32; start[users + 1] as usize];
         for (g, list) in members.iter().enumerate() {
             for &m in list.unwrap_or(&[]) {
-                let slot = &mut fill[m as usize];
+                let slot = &mut start[m as usize + 1];
                 member_groups[*slot as usize] = index(g);
                 *slot += 1;
             }
         }
-        drop(fill);
+        start.truncate(users + 1);
 
         let ranges = (users + portal.users().len()).div_ceil(RANGE_RECORDS);
         let range_bits = ranges.max(1).next_power_of_two().trailing_zeros().min(16);
