@@ -263,7 +263,7 @@ struct DuoUser {
     username: String,
     #[serde(default)]
     email: Option<String>,
-    status: UserStatus,
+    status: Open<UserStatus>,
     #[serde(default, deserialize_with = "crate::models::aliases")]
     aliases: Vec<String>,
     #[serde(default)]
@@ -280,11 +280,33 @@ struct DuoPhone {
     #[serde(default)]
     number: Option<String>,
     #[serde(default)]
-    platform: Option<Platform>,
+    platform: Option<Open<Platform>>,
     #[serde(default)]
     activated: Option<bool>,
     #[serde(default)]
-    capabilities: Vec<Capability>,
+    capabilities: Vec<Open<Capability>>,
+}
+
+/// A value of an open enum (status, platform, capability), read from the string as it lies in
+/// the page: no `String` is made for the values this version knows (the enums' own
+/// `Deserialize` reads an owned string first).
+#[derive(Debug)]
+struct Open<T>(T);
+
+impl<'de, T: for<'a> From<&'a str>> Deserialize<'de> for Open<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text<T>(std::marker::PhantomData<T>);
+        impl<T: for<'a> From<&'a str>> serde::de::Visitor<'_> for Text<T> {
+            type Value = Open<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Open<T>, E> {
+                Ok(Open(T::from(s)))
+            }
+        }
+        d.deserialize_str(Text(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,32 +318,34 @@ struct DuoKey {
 }
 
 impl DuoUser {
-    /// The user's id, username, status and authenticators.
-    fn into_parts(self) -> (String, String, UserStatus, Vec<Authenticator>) {
-        let mut out = Vec::with_capacity(
-            self.phones.len() + self.tokens.len() + self.webauthncredentials.len(),
-        );
-        out.extend(self.phones.into_iter().map(|p| Authenticator::Phone {
+    /// The user's id, username, status and authenticators, taken out (the user is left empty).
+    fn take_parts(&mut self) -> (String, String, UserStatus, Vec<Authenticator>) {
+        let phones = std::mem::take(&mut self.phones);
+        let tokens = std::mem::take(&mut self.tokens);
+        let keys = std::mem::take(&mut self.webauthncredentials);
+        let mut out = Vec::with_capacity(phones.len() + tokens.len() + keys.len());
+        out.extend(phones.into_iter().map(|p| Authenticator::Phone {
             phone_id: p.phone_id,
             number: p.number,
-            platform: p.platform,
+            platform: p.platform.map(|p| p.0),
             activated: p.activated.unwrap_or(false),
-            capabilities: p.capabilities,
+            capabilities: p.capabilities.into_iter().map(|c| c.0).collect(),
         }));
-        out.extend(self.tokens.into_iter().map(|t| Authenticator::Token {
+        out.extend(tokens.into_iter().map(|t| Authenticator::Token {
             token_id: t.token_id,
             serial: t.serial,
             token_type: t.kind,
         }));
-        out.extend(
-            self.webauthncredentials
-                .into_iter()
-                .map(|w| Authenticator::WebAuthn {
-                    key: w.webauthnkey,
-                    name: w.credential_name,
-                }),
-        );
-        (self.user_id, self.username, self.status, out)
+        out.extend(keys.into_iter().map(|w| Authenticator::WebAuthn {
+            key: w.webauthnkey,
+            name: w.credential_name,
+        }));
+        (
+            std::mem::take(&mut self.user_id),
+            std::mem::take(&mut self.username),
+            self.status.0.clone(),
+            out,
+        )
     }
 }
 
@@ -658,29 +682,28 @@ pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions)
 /// [`match_users`] over the importer's own reading of the users, moving what the report keeps
 /// out of them instead of copying it.
 fn match_read_users(
-    duo: Vec<DuoUser>,
+    mut duo: Vec<DuoUser>,
     portal: &[PortalUser],
     options: &ImportOptions,
 ) -> ImportReport {
     let d = decide(&duo, portal, options);
     let unmatched_duo = unmatched_duo(&duo, &d.claimed);
     let duo_users = duo.len();
-    let mut duo: Vec<Option<DuoUser>> = duo.into_iter().map(Some).collect();
     let matched = d
         .matched
         .iter()
-        .filter_map(|&(pi, di, how)| {
-            // Each Duo user is matched at most once (several claims are a conflict).
-            let (duo_user_id, duo_username, status, authenticators) =
-                duo.get_mut(di)?.take()?.into_parts();
-            Some(Matched {
+        .map(|&(pi, di, how)| {
+            // Each Duo user is matched at most once (several claims are a conflict), so what is
+            // taken out of it is taken once.
+            let (duo_user_id, duo_username, status, authenticators) = duo[di].take_parts();
+            Matched {
                 portal_username: portal[pi].username.clone(),
                 duo_user_id,
                 duo_username,
                 matched_by: how,
                 status,
                 authenticators,
-            })
+            }
         })
         .collect();
     ImportReport {

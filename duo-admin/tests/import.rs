@@ -421,3 +421,50 @@ async fn dropping_an_import_cancels_it_and_the_client_stays_usable() {
     assert_eq!(duo.requests(), settled);
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_importers_own_reading_matches_like_whole_users() {
+    // `import` reads only what it uses of each user; `match_users` over whole `User`s must give
+    // the same report.
+    let sandbox = Sandbox::builder().users(700).start().await.unwrap();
+    let duo = sandbox.duo();
+    let users = duo.users();
+    assert!(duo.add_alias(&users[1].username, "shared.alias"));
+    assert!(duo.add_alias(&users[3].username, "shared.alias"));
+    let mut portal: Vec<PortalUser> = users
+        .iter()
+        .enumerate()
+        .skip(5)
+        .map(|(i, u)| PortalUser {
+            username: if i % 7 == 0 {
+                format!("other-{i}")
+            } else {
+                u.username.to_uppercase()
+            },
+            email: (i % 7 == 0).then(|| u.email.clone()),
+        })
+        .collect();
+    portal.push(PortalUser {
+        username: "shared.alias".into(),
+        email: None,
+    });
+    let options = ImportOptions {
+        explicit: vec![("x".into(), DuoRef::Username(users[2].username.clone()))],
+        ..ImportOptions::default()
+    };
+    let admin = client(&sandbox.credentials().duo.admin);
+    let imported = import(&admin, &portal, &options, |_| {}).await.unwrap();
+    let whole = duo_admin::import::all_users(&admin, 2, |_| {})
+        .await
+        .unwrap();
+    let matched = duo_admin::import::match_users(&whole, &portal, &options);
+    assert_eq!(imported, matched);
+    assert!(!imported.conflicts.is_empty());
+    assert!(
+        imported
+            .matched
+            .iter()
+            .any(|m| m.matched_by == MatchedBy::Email)
+    );
+    sandbox.shutdown().await;
+}
