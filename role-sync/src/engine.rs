@@ -263,14 +263,23 @@ impl<'a> Tables<'a> {
         // Counted one slot to the right, so that the scatter below leaves `start[u]` at user
         // `u`'s first group without a copy of the array as cursors.
         let mut start = vec![0u32; users + 2];
-        let members: Vec<Option<&[u32]>> = groups
+        let members: Vec<&[u32]> = groups
             .iter()
-            .map(|group| directory.member_indices(group))
+            .zip(&mut listed)
+            .map(|(group, listed)| {
+                let list = directory.member_indices(group);
+                *listed = list.is_some();
+                list.unwrap_or(&[])
+            })
             .collect();
-        for (g, list) in members.iter().enumerate() {
-            if let Some(list) = list {
-                listed[g] = true;
-                for &m in *list {
+        // Both passes below update `start` at each member. Sweeping a whole list at a time
+        // would run through all of `start` once per group, far beyond the caches for a large
+        // directory; so the lists (in user order, as a directory usually lists them) are taken
+        // a block of users at a time, for every group, keeping that block's slice cached.
+        let blocks = blocks_of(&members, users);
+        for block in &blocks {
+            for (g, &(from, to)) in block.iter().enumerate() {
+                for &m in &members[g][from..to] {
                     start[m as usize + 2] += 1;
                 }
             }
@@ -279,11 +288,13 @@ impl<'a> Tables<'a> {
             start[u] += start[u - 1];
         }
         let mut member_groups = vec![0u32; start[users + 1] as usize];
-        for (g, list) in members.iter().enumerate() {
-            for &m in list.unwrap_or(&[]) {
-                let slot = &mut start[m as usize + 1];
-                member_groups[*slot as usize] = index(g);
-                *slot += 1;
+        for block in &blocks {
+            for (g, &(from, to)) in block.iter().enumerate() {
+                for &m in &members[g][from..to] {
+                    let slot = &mut start[m as usize + 1];
+                    member_groups[*slot as usize] = index(g);
+                    *slot += 1;
+                }
             }
         }
         start.truncate(users + 1);
@@ -399,6 +410,32 @@ impl<'a> Tables<'a> {
         }
         counted
     }
+}
+
+/// Users per block when inverting memberships: the block's share of the per-user arrays stays
+/// within the CPU's private cache.
+const MEMBER_BLOCK: usize = 1 << 15;
+
+/// Splits each member list into one slice per block of [`MEMBER_BLOCK`] users: `blocks[b][g]`
+/// is the range of `members[g]` in block `b`. Unless every list is in ascending order, there is
+/// one block of whole lists (correct, merely not cache-friendly): each user's groups must be
+/// written in group order.
+fn blocks_of(members: &[&[u32]], users: usize) -> Vec<Vec<(usize, usize)>> {
+    if !members.iter().all(|list| list.is_sorted()) {
+        return vec![members.iter().map(|list| (0, list.len())).collect()];
+    }
+    let count = users.div_ceil(MEMBER_BLOCK).max(1);
+    let mut blocks = vec![vec![(0, 0); members.len()]; count];
+    for (g, list) in members.iter().enumerate() {
+        let mut from = 0;
+        for (b, block) in blocks.iter_mut().enumerate() {
+            let end = (b + 1) * MEMBER_BLOCK;
+            let to = from + list[from..].partition_point(|&m| (m as usize) < end);
+            block[g] = (from, to);
+            from = to;
+        }
+    }
+    blocks
 }
 
 /// A record's place in its range's arena, with its hash (the first sort key) at hand so that
@@ -1663,6 +1700,52 @@ mod tests {
         }
         encoded.sort();
         assert_eq!(encoded, expected);
+    }
+
+    /// Memberships inverted a block of users at a time match a plain inversion, whether or not
+    /// the member lists are in user order.
+    #[test]
+    fn memberships_invert_in_blocks() {
+        use crate::DirectoryUser;
+        let mapping = Mapping::new()
+            .map("a", ["r"])
+            .map("b", ["r"])
+            .map("c", ["s"]);
+        let users = 2 * MEMBER_BLOCK + 100;
+        for shuffled in [false, true] {
+            let mut directory = Directory::new();
+            for u in 0..users {
+                directory.add_user(DirectoryUser::new(u.to_string(), "x", UserStatus::Active));
+            }
+            let member = |u: usize| DirectoryUser::new(u.to_string(), "x", UserStatus::Active);
+            for u in (0..users).filter(|u| u % 3 != 0) {
+                directory.add_member("a", member(u));
+            }
+            for u in (0..users).rev().filter(|u| u % 5 == 0 && shuffled) {
+                directory.add_member("b", member(u));
+            }
+            for u in (0..users).filter(|u| u % 2 == 0) {
+                directory.add_member("c", member(u));
+                if u % 4 == 0 {
+                    directory.add_member("c", member(u)); // a repeat
+                }
+            }
+            let policy = Policy::default();
+            let tables = Tables::new(&mapping, &directory, &Portal::new(), &policy);
+            let mut expected = vec![Vec::new(); users];
+            for (g, group) in ["a", "b", "c"].iter().enumerate() {
+                for &m in directory.member_indices(group).unwrap_or(&[]) {
+                    expected[m as usize].push(g as u32);
+                }
+            }
+            for (u, expected) in expected.iter().enumerate() {
+                assert_eq!(
+                    tables.groups_of(u),
+                    expected,
+                    "user {u}, shuffled {shuffled}"
+                );
+            }
+        }
     }
 
     #[test]
