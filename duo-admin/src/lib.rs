@@ -121,15 +121,16 @@ pub struct AdminClientBuilder {
 }
 
 impl AdminClientBuilder {
-    /// Fetch the next page of a listing while the current one is decoded (default on).
+    /// Fetch the next pages of a listing while the current one is decoded (default on).
     ///
     /// Duo's `metadata.next_offset` is read from the end of a page's body as soon as it has
-    /// arrived, and the page at that offset is requested — and decoded, on another worker of the
-    /// tokio runtime — while the current page is decoded: at most one page ahead, so at most two
-    /// requests of a listing are in flight. The listing still follows the `next_offset` of each
-    /// fully decoded page: a prefetched page at any other offset is dropped (and its request
-    /// cancelled), so what is listed is exactly what sequential paging lists. Off, or outside a
-    /// tokio runtime, pages are fetched one after the other.
+    /// arrived, and the page at that offset is requested at once; each page is decoded on
+    /// tokio's blocking pool, so consecutive pages decode at the same time. Requests still
+    /// follow each other (one in flight at a time), at most two pages beyond the one the listing
+    /// is waiting for. The listing follows the `next_offset` of each fully decoded page: a
+    /// prefetched page at any other offset is dropped (and its request cancelled), so what is
+    /// listed is exactly what sequential paging lists. Off, or outside a tokio runtime, pages are
+    /// fetched and decoded one after the other.
     pub fn prefetch(mut self, on: bool) -> Self {
         self.prefetch = on;
         self
@@ -280,7 +281,7 @@ impl AdminClient {
     /// (a cut connection, a truncated body, a 5xx) — the transport has already retried 429s.
     /// `hint` gets the page's `next_offset` as read from the end of its body, as soon as the
     /// body has arrived and before it is decoded (see [`AdminClientBuilder::prefetch`]).
-    async fn fetch_page<T: DeserializeOwned>(
+    async fn fetch_page<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         params: &[(String, String)],
@@ -288,10 +289,13 @@ impl AdminClient {
         offset: u64,
         mut hint: Option<futures::channel::oneshot::Sender<Option<u64>>>,
     ) -> Result<Page<T>, Error> {
+        // A prefetching walk decodes on tokio's blocking pool: a page takes milliseconds of CPU,
+        // which on a runtime worker would hold up the IO of the page being fetched meanwhile.
+        let aside = hint.is_some();
         let mut attempt = 0u32;
         loop {
             let result = self
-                .fetch_page_once(path, params, limit, offset, &mut hint)
+                .fetch_page_once(path, params, limit, offset, &mut hint, aside)
                 .await;
             match result {
                 Err(Error::Duo(ref e))
@@ -309,13 +313,14 @@ impl AdminClient {
         }
     }
 
-    async fn fetch_page_once<T: DeserializeOwned>(
+    async fn fetch_page_once<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         params: &[(String, String)],
         limit: u32,
         offset: u64,
         hint: &mut Option<futures::channel::oneshot::Sender<Option<u64>>>,
+        aside: bool,
     ) -> Result<Page<T>, Error> {
         let request = Request::get(path)
             .params(params.iter().cloned())
@@ -333,8 +338,17 @@ impl AdminClient {
             // The receiver may be gone (the listing moved on); nothing to do then.
             let _ = tx.send(paging::next_offset_hint(&raw.body).filter(|n| *n > offset));
         }
-        let (items, metadata): (Vec<T>, Value) = duo_auth::transport::parse_typed(&raw, attempts)?;
-        drop(raw);
+        let decode = move || duo_auth::transport::parse_typed::<Vec<T>>(&raw, attempts);
+        let (items, metadata) = if aside {
+            tokio::task::spawn_blocking(decode)
+                .await
+                .map_err(|e| match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(_) => Error::Cancelled,
+                })??
+        } else {
+            decode()?
+        };
         let number = |v: &Value| {
             v.as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
@@ -387,7 +401,7 @@ impl AdminClient {
             prefetch,
         };
         futures::stream::try_unfold(
-            (walk, Some(0u64), None::<paging::InFlight<T>>),
+            (walk, Some(0u64), paging::Ahead::<T>::new()),
             |(walk, offset, ahead)| async move {
                 let Some(offset) = offset else {
                     return Ok(None);

@@ -1,14 +1,16 @@
-//! The walk behind every paged listing: each page is decoded while the next one is fetched.
+//! The walk behind every paged listing: pages are decoded while the next ones are fetched.
 //!
 //! A page's `metadata.next_offset` sits in a few bytes at the end of its body (or at its start,
 //! depending on how the server orders the envelope's members). As soon as a page's body has
-//! arrived, [`next_offset_hint`] reads it there and the page at that offset is requested — and
-//! decoded, in a task of its own — while the current page is decoded. The hint only decides
-//! what is requested early: the walk follows the `next_offset` of each fully decoded page, and
-//! a prefetched page at any other offset is dropped, its task aborted. So the walk lists exactly
-//! what sequential paging lists, refuses a `next_offset` that does not advance the same way, and
-//! never has more than two requests of a listing in flight. Dropping the walk aborts its tasks.
+//! arrived, [`next_offset_hint`] reads it there and the page at that offset is requested, up to
+//! [`WINDOW`] pages beyond the one the listing waits for; every page is decoded in a task of
+//! its own. The hint only decides what is requested early: the walk follows the `next_offset`
+//! of each fully decoded page, and prefetched pages at any other offset are dropped, their tasks
+//! aborted. So the walk lists exactly what sequential paging lists, refuses a `next_offset`
+//! that does not advance the same way, and has one request in flight at a time. Dropping the
+//! walk aborts its tasks.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::channel::oneshot;
@@ -28,13 +30,20 @@ pub(crate) struct Walk {
     pub(crate) prefetch: bool,
 }
 
+/// How many pages may be on their way beyond the one the listing waits for.
+const WINDOW: usize = 2;
+
 /// A page requested ahead of being needed.
 pub(crate) struct InFlight<T> {
     offset: u64,
-    /// The page's `next_offset` as read from its body's bytes, once they have arrived.
-    hint: oneshot::Receiver<Option<u64>>,
+    /// The page's `next_offset` as read from its body's bytes, once they have arrived (`None`
+    /// once it has been read).
+    hint: Option<oneshot::Receiver<Option<u64>>>,
     task: Task<Result<Page<T>, Error>>,
 }
+
+/// Pages on their way, in listing order.
+pub(crate) type Ahead<T> = VecDeque<InFlight<T>>;
 
 /// A spawned task, aborted when dropped (a dropped listing leaves nothing running).
 struct Task<R>(tokio::task::JoinHandle<R>);
@@ -46,7 +55,7 @@ impl<R> Drop for Task<R> {
 }
 
 impl<R> Task<R> {
-    async fn join(mut self) -> Result<R, Error> {
+    async fn join(&mut self) -> Result<R, Error> {
         match (&mut self.0).await {
             Ok(r) => Ok(r),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -56,37 +65,66 @@ impl<R> Task<R> {
 }
 
 impl Walk {
-    /// The page at `offset`, and the page after it when it is already on its way. `ahead` is
-    /// what the previous call returned.
+    /// The page at `offset`, and the pages after it already on their way. `ahead` is what the
+    /// previous call returned.
+    ///
+    /// Requests follow each other: the next page is asked for when the body of the one before
+    /// it has arrived (so one request is in flight at a time), up to [`WINDOW`] pages beyond the
+    /// one awaited here; each page is decoded in its own task, so consecutive pages decode at
+    /// the same time on a multi-threaded runtime.
     pub(crate) async fn page<T: DeserializeOwned + Send + 'static>(
         &self,
         offset: u64,
-        ahead: Option<InFlight<T>>,
-    ) -> Result<(Page<T>, Option<InFlight<T>>), Error> {
+        mut ahead: Ahead<T>,
+    ) -> Result<(Page<T>, Ahead<T>), Error> {
         if !self.prefetch {
             let page = self
                 .client
                 .fetch_page(&self.path, &self.params, self.limit, offset, None)
                 .await?;
-            return Ok((page, None));
+            return Ok((page, ahead));
         }
-        let current = match ahead {
+        let mut current = match ahead.pop_front() {
             Some(a) if a.offset == offset => a,
-            other => {
-                drop(other);
+            _ => {
+                ahead.clear();
                 self.spawn(offset)
             }
         };
-        let InFlight { hint, task, .. } = current;
-        // The moment the current page's body is in, the next page is asked for.
-        let next = match hint.await {
-            Ok(Some(n)) => Some(self.spawn::<T>(n)),
-            _ => None,
+        let result = {
+            let mut join = std::pin::pin!(current.task.join());
+            loop {
+                // The hint to wait for: that of the last page on its way, while there is room.
+                let room = ahead.len() < WINDOW;
+                let last = match ahead.back_mut() {
+                    Some(a) => &mut a.hint,
+                    None => &mut current.hint,
+                };
+                let watch = last.as_mut().filter(|_| room);
+                let Some(rx) = watch else {
+                    break join.await;
+                };
+                match futures::future::select(join.as_mut(), rx).await {
+                    futures::future::Either::Left((result, _)) => break result,
+                    futures::future::Either::Right((hint, _)) => {
+                        let last = match ahead.back_mut() {
+                            Some(a) => &mut a.hint,
+                            None => &mut current.hint,
+                        };
+                        *last = None;
+                        if let Ok(Some(n)) = hint {
+                            ahead.push_back(self.spawn(n));
+                        }
+                    }
+                }
+            }
         };
-        let page = task.join().await??;
+        let page = result??;
         // Only the offset the decoded page names is followed; anything else is dropped here.
-        let next = next.filter(|n| Some(n.offset) == page.next_offset);
-        Ok((page, next))
+        if ahead.front().map(|a| a.offset) != page.next_offset {
+            ahead.clear();
+        }
+        Ok((page, ahead))
     }
 
     fn spawn<T: DeserializeOwned + Send + 'static>(&self, offset: u64) -> InFlight<T> {
@@ -102,7 +140,7 @@ impl Walk {
         );
         InFlight {
             offset,
-            hint,
+            hint: Some(hint),
             task: Task(task),
         }
     }
