@@ -307,6 +307,61 @@ async fn hundred_concurrent_callers_share_one_token_request() {
     }
 }
 
+/// A token refresh under 100 concurrent callers: the server expires the token every caller
+/// holds, each of their requests is refused with `invalid_token`, and the client replaces the
+/// token once for all of them — one token POST (for DPoP with the nonce remembered from the
+/// first fetch, so no second nonce dance) and one issued token, presented by every retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_concurrent_callers_share_one_token_refresh() {
+    let sb = sandbox().await;
+    for (name, builder) in [
+        ("bearer", bearer(&sb)),
+        ("dpop_ec", dpop_ec(&sb)),
+        ("dpop_rsa", dpop_rsa(&sb)),
+    ] {
+        let client = builder.build().unwrap();
+        sb.okta().reset_rate_limits();
+        client.groups(&GroupQuery::new().limit(3)).await.unwrap();
+        let first_posts = client.token_requests_sent();
+
+        sb.okta().expire_tokens();
+        sb.okta().reset_rate_limits();
+        sb.okta().reset_counters();
+        sb.okta().record_requests(true);
+        sb.okta().clear_requests();
+        let calls = (0..100).map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.groups(&GroupQuery::new().limit(3)).await })
+        });
+        for r in futures::future::join_all(calls).await {
+            assert!(!r.unwrap().unwrap().is_empty(), "{name}");
+        }
+        let c = sb.okta().counters();
+        assert_eq!(
+            c.token_requests, 1,
+            "{name}: one POST for the refresh: {c:?}"
+        );
+        assert_eq!(c.tokens_issued, 1, "{name}");
+        assert_eq!(client.token_requests_sent(), first_posts + 1, "{name}");
+        let log = sb.okta().requests();
+        sb.okta().record_requests(false);
+        let token = log.iter().find(|r| r.path == "/oauth2/v1/token").unwrap();
+        assert_eq!(token.status, 200, "{name}");
+        // After the refusals, every request presented the one new token.
+        let refused = log
+            .iter()
+            .filter(|r| r.path == "/api/v1/groups" && r.status == 401)
+            .count();
+        assert!((1..=100).contains(&refused), "{name}: {refused} refused");
+        let fresh: std::collections::HashSet<&str> = log
+            .iter()
+            .filter(|r| r.path == "/api/v1/groups" && r.status == 200)
+            .map(|r| r.header("authorization").unwrap())
+            .collect();
+        assert_eq!(fresh.len(), 1, "{name}: {fresh:?}");
+    }
+}
+
 /// The resource server keeps refusing the token: the client drops it and fetches a new one
 /// exactly once per request, then returns the typed 401 instead of looping. The error keeps
 /// both the `E0000011` object and the `WWW-Authenticate` challenge that says why (revoked),
