@@ -140,8 +140,8 @@ async fn run() -> Result<()> {
         );
 
         step("4. An outage-shaped listing: Portal Users comes back almost empty");
-        let members = directory.members(&group_id("Portal Users").ok_or("no Portal Users")?)?;
         let portal_users = group_id("Portal Users").ok_or("no Portal Users")?;
+        let members = directory.members(&portal_users)?;
         for member in members.iter().skip(1) {
             directory.remove_member(&portal_users, &member.login)?;
         }

@@ -184,16 +184,7 @@ impl PortalStore {
 
     /// Whether the user exists.
     pub fn has_user(&self, login: &str) -> Result<bool, StoreError> {
-        let key = Login::new(login);
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT 1 FROM users WHERE key = ?1",
-                [key.key()],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        user_exists(&self.conn(), Login::new(login).key())
     }
 
     /// The login as first stored, for display.
