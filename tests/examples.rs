@@ -2,8 +2,8 @@
 //! CSV output and the portal database they leave behind. (`quickstart` runs in CI as the
 //! README's first command; `duo_login_portal` has its browser test.)
 //!
-//! `cargo test` builds the examples before running tests; the binaries are found next to this
-//! test's own executable.
+//! The examples are built (in this test's profile and target directory) before the
+//! first one runs, so the test never runs a stale binary.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
@@ -15,13 +15,27 @@ use duo_okta_sdk::portal::PortalStore;
 fn example(name: &str) -> Command {
     // target/<profile>/deps/examples-<hash> → target/<profile>/examples/<name>
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test` builds examples first",
-        path.display()
-    );
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    // `cargo test --test examples` alone does not build the examples, and a stale binary would
+    // test old code: build them once (a no-op when `cargo test` already did).
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "--examples", "-p", "duo-okta-sdk"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build
+            .arg("--target-dir")
+            .arg(profile_dir.parent().unwrap())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the examples failed");
+    });
+    let path = profile_dir.join("examples").join(name);
+    assert!(path.exists(), "{} is missing", path.display());
     Command::new(path)
 }
 
