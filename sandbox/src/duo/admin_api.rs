@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -130,9 +131,23 @@ fn page_of(
     offset: usize,
     write: impl FnOnce(&mut Vec<u8>) -> usize,
 ) -> Response {
-    let mut body = Vec::with_capacity(limit.min(total) * 1024 + 128);
-    body.extend_from_slice(br#"{"stat":"OK","response":["#);
-    let count = write(&mut body);
+    let mut items = Vec::with_capacity(limit.min(total) * 1024);
+    let count = write(&mut items);
+    page_body(state, call, total, limit, offset, count, items.into())
+}
+
+/// The envelope around `items` (`count` comma-separated JSON values), sent as three pieces: the
+/// items are not copied into a body of their own (a page of users is a slice of
+/// [`RenderedUsers`]).
+fn page_body(
+    state: &DuoState,
+    call: &Call,
+    total: usize,
+    limit: usize,
+    offset: usize,
+    count: usize,
+    items: Bytes,
+) -> Response {
     let mut metadata = json!({"total_objects": total});
     if offset + count < total {
         let repeat = state
@@ -147,15 +162,39 @@ fn page_of(
     if offset > 0 {
         metadata["prev_offset"] = json!(offset.saturating_sub(limit));
     }
-    body.extend_from_slice(br#"],"metadata":"#);
-    body.extend_from_slice(metadata.to_string().as_bytes());
-    body.push(b'}');
+    let head = Bytes::from_static(br#"{"stat":"OK","response":["#);
+    let tail = Bytes::from(format!(r#"],"metadata":{metadata}}}"#));
     (
         StatusCode::OK,
         [(http::header::CONTENT_TYPE, "application/json")],
-        body,
+        axum::body::Body::new(Pieces([head, items, tail].into())),
     )
         .into_response()
+}
+
+/// A body made of pieces already in memory, sent without joining them (hyper writes them with
+/// one vectored write); its exact length is known, so it goes out with a `Content-Length`.
+struct Pieces(std::collections::VecDeque<Bytes>);
+
+impl http_body::Body for Pieces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let next = std::iter::from_fn(|| self.0.pop_front()).find(|b| !b.is_empty());
+        std::task::Poll::Ready(next.map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.iter().all(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
+    }
 }
 
 /// Every user's Admin API JSON, in the account's order, made once and kept until the users,
@@ -168,8 +207,9 @@ fn page_of(
 pub(crate) struct RenderedUsers {
     /// The generations of `users`, `phones` and `groups` this was made from.
     made_from: Option<(u64, u64, u64)>,
-    /// Every user's JSON, comma-separated: a run of consecutive users is one slice.
-    json: Vec<u8>,
+    /// Every user's JSON, comma-separated: a run of consecutive users is one slice (shared
+    /// with the pages being sent: a page's body refers to it instead of copying it).
+    json: Bytes,
     /// Where each user's JSON is in `json`.
     spans: Vec<std::ops::Range<usize>>,
 }
@@ -185,9 +225,9 @@ impl RenderedUsers {
         if account.rendered_users.made_from == Some(key) {
             return;
         }
-        let mut json = std::mem::take(&mut account.rendered_users.json);
+        // The old text may still be referred to by pages on their way out: a new buffer.
+        let mut json = Vec::with_capacity(account.rendered_users.json.len());
         let mut spans = std::mem::take(&mut account.rendered_users.spans);
-        json.clear();
         spans.clear();
         spans.reserve(account.users.len());
         for (i, u) in account.users.iter().enumerate() {
@@ -200,19 +240,19 @@ impl RenderedUsers {
         }
         account.rendered_users = RenderedUsers {
             made_from: Some(key),
-            json,
+            json: json.into(),
             spans,
         };
     }
 
     /// Users `first..end` (indexes into the account's users), comma-separated.
-    fn run(&self, first: usize, end: usize) -> &[u8] {
+    fn run(&self, first: usize, end: usize) -> Bytes {
         match (
             self.spans.get(first),
             end.checked_sub(1).and_then(|l| self.spans.get(l)),
         ) {
-            (Some(a), Some(b)) if first < end => &self.json[a.start..b.end],
-            _ => &[],
+            (Some(a), Some(b)) if first < end => self.json.slice(a.start..b.end),
+            _ => Bytes::new(),
         }
     }
 
@@ -398,11 +438,17 @@ async fn list_users(State(state): S, call: Call) -> Response {
     if username.is_none() && email.is_none() && usernames.is_none() && ids.is_none() {
         // The whole account, in order: the page is one run of consecutive users.
         let total = account.users.len();
-        return page_of(&state, &call, total, limit, offset, |body| {
-            let end = offset.saturating_add(limit).min(total);
-            body.extend_from_slice(rendered.run(offset, end));
-            end.saturating_sub(offset)
-        });
+        let end = offset.saturating_add(limit).min(total);
+        let items = rendered.run(offset, end);
+        return page_body(
+            &state,
+            &call,
+            total,
+            limit,
+            offset,
+            end.saturating_sub(offset),
+            items,
+        );
     }
     let items: Vec<usize> = account
         .users
