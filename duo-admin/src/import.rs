@@ -10,10 +10,12 @@
 //! walk starts again; if it never settles, the import fails rather than return a partial list.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use futures::TryStreamExt;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::models::{Capability, Platform, Token, User, UserStatus};
@@ -219,61 +221,6 @@ pub struct Progress {
     pub attempt: u32,
 }
 
-/// A user as a listing walk sees it: its id, to read each user once.
-trait Listed {
-    fn user_id(&self) -> &str;
-}
-
-impl Listed for User {
-    fn user_id(&self) -> &str {
-        &self.user_id
-    }
-}
-
-/// What matching reads of a Duo user.
-trait Candidate {
-    fn user_id(&self) -> &str;
-    fn username(&self) -> &str;
-    fn aliases(&self) -> &[String];
-    fn email(&self) -> Option<&str>;
-}
-
-impl Candidate for User {
-    fn user_id(&self) -> &str {
-        &self.user_id
-    }
-    fn username(&self) -> &str {
-        &self.username
-    }
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-    fn email(&self) -> Option<&str> {
-        self.email.as_deref()
-    }
-}
-
-/// A Duo user as the importer reads it from the listing: what matching and the report use, and
-/// nothing else. The listing carries much more (names, groups, every phone's device details);
-/// the importer skips over it instead of building strings it would drop — most of the cost of
-/// reading a page. [`all_users`] still reads whole [`User`]s.
-#[derive(Debug, Deserialize)]
-struct DuoUser {
-    user_id: String,
-    username: String,
-    #[serde(default)]
-    email: Option<String>,
-    status: Open<UserStatus>,
-    #[serde(default, deserialize_with = "crate::models::aliases")]
-    aliases: Vec<String>,
-    #[serde(default)]
-    phones: Vec<DuoPhone>,
-    #[serde(default)]
-    tokens: Vec<Token>,
-    #[serde(default)]
-    webauthncredentials: Vec<DuoKey>,
-}
-
 #[derive(Debug, Deserialize)]
 struct DuoPhone {
     phone_id: String,
@@ -317,152 +264,40 @@ struct DuoKey {
     credential_name: Option<String>,
 }
 
-impl DuoUser {
-    /// The user's id, username, status and authenticators, taken out (the user is left empty).
-    fn take_parts(&mut self) -> (String, String, UserStatus, Vec<Authenticator>) {
-        let phones = std::mem::take(&mut self.phones);
-        let tokens = std::mem::take(&mut self.tokens);
-        let keys = std::mem::take(&mut self.webauthncredentials);
-        let mut out = Vec::with_capacity(phones.len() + tokens.len() + keys.len());
-        out.extend(phones.into_iter().map(|p| Authenticator::Phone {
-            phone_id: p.phone_id,
-            number: p.number,
-            platform: p.platform.map(|p| p.0),
-            activated: p.activated.unwrap_or(false),
-            capabilities: p.capabilities.into_iter().map(|c| c.0).collect(),
-        }));
-        out.extend(tokens.into_iter().map(|t| Authenticator::Token {
-            token_id: t.token_id,
-            serial: t.serial,
-            token_type: t.kind,
-        }));
-        out.extend(keys.into_iter().map(|w| Authenticator::WebAuthn {
-            key: w.webauthnkey,
-            name: w.credential_name,
-        }));
-        (
-            std::mem::take(&mut self.user_id),
-            std::mem::take(&mut self.username),
-            self.status.0.clone(),
-            out,
-        )
-    }
-}
+// How the importer is built. Matching is split so that most of it happens while pages are still
+// arriving: the portal side is indexed once, before the walk ([`PortalIndex`]); each page's
+// decode, on the blocking pool next to the fetching of the following pages, looks every Duo user's
+// username, aliases, email and id up in that index and keeps the portal users they reach
+// ("claims"); the walk records each distinct Duo user's claims per portal user ([`Claims`]); at
+// the end one pass over the portal users decides ([`decide`]). [`match_users`] runs the same
+// index, claims and decision over users already read, so both give one answer.
 
-impl Listed for DuoUser {
-    fn user_id(&self) -> &str {
-        &self.user_id
-    }
-}
-
-impl Candidate for DuoUser {
-    fn user_id(&self) -> &str {
-        &self.user_id
-    }
-    fn username(&self) -> &str {
-        &self.username
-    }
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-    fn email(&self) -> Option<&str> {
-        self.email.as_deref()
-    }
-}
-
-/// Reads every Duo user once, restarting when the account changes mid-walk.
-pub async fn all_users(
-    client: &AdminClient,
-    max_restarts: u32,
-    progress: impl FnMut(Progress),
-) -> Result<Vec<User>, Error> {
-    walk(client, max_restarts, progress).await
-}
-
-async fn walk<T: Listed + DeserializeOwned + Send + 'static>(
-    client: &AdminClient,
-    max_restarts: u32,
-    mut progress: impl FnMut(Progress),
-) -> Result<Vec<T>, Error> {
-    let span = tracing::info_span!("duo_users_walk");
-    let _enter = span.enter();
-    for attempt in 0..=max_restarts {
-        let mut users: Vec<T> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut first_total: Option<u64> = None;
-        let mut changed = false;
-        let mut pages = 0;
-        let mut stream = std::pin::pin!(client.pages::<T>(
-            "/admin/v1/users".into(),
-            Vec::new(),
-            crate::USERS_MAX
-        ));
-        while let Some(page) = stream.try_next().await? {
-            pages += 1;
-            match (first_total, page.total_objects) {
-                (None, t) => {
-                    first_total = t;
-                    let expect = t.map_or(0, |t| usize::try_from(t).unwrap_or(0));
-                    users.reserve(expect.min(1 << 20));
-                    seen.reserve(expect.min(1 << 20));
-                }
-                (Some(a), Some(b)) if a != b => changed = true,
-                _ => {}
-            }
-            for u in page.items {
-                if seen.insert(u.user_id().to_owned()) {
-                    users.push(u);
-                }
-            }
-            progress(Progress {
-                pages,
-                users: users.len(),
-                total: first_total,
-                attempt,
-            });
-            tracing::debug!(pages, users = users.len(), "walking Duo users");
-            if changed {
-                break;
-            }
-        }
-        let complete = first_total.is_none_or(|t| t == users.len() as u64);
-        if !changed && complete {
-            return Ok(users);
-        }
-        tracing::info!(attempt, read = users.len(), total = ?first_total, "Duo users changed during the walk; starting again");
-    }
-    Err(Error::ListingUnstable {
-        path: "/admin/v1/users".to_owned(),
-        attempts: max_restarts + 1,
-    })
-}
-
-/// Portal or Duo indexes a key leads to (most keys lead to one: no allocation for those).
+/// A few values: most keys lead to one, without an allocation.
 #[derive(Debug, Clone, Default)]
-enum Hits {
+enum Few<T> {
     #[default]
     None,
-    One(usize),
-    Many(Vec<usize>),
+    One(T),
+    Many(Vec<T>),
 }
 
-impl Hits {
-    fn push(&mut self, i: usize) {
+impl<T: Copy> Few<T> {
+    fn push(&mut self, v: T) {
         *self = match std::mem::take(self) {
-            Hits::None => Hits::One(i),
-            Hits::One(a) => Hits::Many(vec![a, i]),
-            Hits::Many(mut v) => {
-                v.push(i);
-                Hits::Many(v)
+            Few::None => Few::One(v),
+            Few::One(a) => Few::Many(vec![a, v]),
+            Few::Many(mut all) => {
+                all.push(v);
+                Few::Many(all)
             }
         };
     }
 
-    fn as_slice(&self) -> &[usize] {
+    fn as_slice(&self) -> &[T] {
         match self {
-            Hits::None => &[],
-            Hits::One(i) => std::slice::from_ref(i),
-            Hits::Many(v) => v,
+            Few::None => &[],
+            Few::One(v) => std::slice::from_ref(v),
+            Few::Many(all) => all,
         }
     }
 }
@@ -477,10 +312,194 @@ fn key(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Which of a Duo user's identifiers reached a portal user. A portal user without an explicit
+/// mapping is matched by `Name` (username), then `Alias`, then `Other` (email); one with an
+/// explicit mapping by `Other` (the user id it names) or by `Name` then `Alias` (the username it
+/// names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Name = 0,
+    Alias = 1,
+    Other = 2,
+}
+
+/// Matching keys → portal users. The keys' text lives in one buffer (one allocation for all
+/// of them, not one per key). Keys come from the portal, the caller's own data; Duo's data only
+/// looks keys up.
+#[derive(Debug, Default)]
+struct KeyMap {
+    text: String,
+    /// (where the key is in `text`, the portal users with that key).
+    table: hashbrown::HashTable<(std::ops::Range<usize>, Few<usize>)>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl KeyMap {
+    fn with_capacity(keys: usize) -> Self {
+        Self {
+            text: String::with_capacity(keys * 16),
+            table: hashbrown::HashTable::with_capacity(keys),
+            hasher: Default::default(),
+        }
+    }
+
+    fn insert(&mut self, key: &str, portal: usize) {
+        let hash = self.hasher.hash_one(key);
+        let (text, hasher) = (&self.text, &self.hasher);
+        match self.table.entry(
+            hash,
+            |(at, _)| &text[at.clone()] == key,
+            |(at, _)| hasher.hash_one(&text[at.clone()]),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().1.push(portal),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let at = self.text.len()..self.text.len() + key.len();
+                e.insert((at, Few::One(portal)));
+                self.text.push_str(key);
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> &[usize] {
+        if self.table.is_empty() {
+            return &[];
+        }
+        let hash = self.hasher.hash_one(key);
+        self.table
+            .find(hash, |(at, _)| &self.text[at.clone()] == key)
+            .map_or(&[], |(_, hits)| hits.as_slice())
+    }
+}
+
+/// The portal side of matching, indexed before the walk.
+#[derive(Debug)]
+struct PortalIndex {
+    /// Portal users without an explicit mapping, by username key.
+    by_name: KeyMap,
+    /// The same, by email key (empty when matching by email is off).
+    by_email: KeyMap,
+    /// Explicitly mapped portal users, by the Duo user id they name.
+    explicit_by_id: KeyMap,
+    /// Explicitly mapped portal users, by the key of the Duo username they name.
+    explicit_by_name: KeyMap,
+    /// Whether portal usernames are looked for among Duo aliases.
+    by_alias: bool,
+    /// Each portal user's explicit mapping (an index into `ImportOptions::explicit`), if any.
+    explicit: Vec<Option<usize>>,
+}
+
+impl PortalIndex {
+    fn new(portal: &[PortalUser], options: &ImportOptions) -> Self {
+        // A later mapping of the same portal username replaces an earlier one.
+        let explicit_keys: HashMap<Cow<'_, str>, usize> = options
+            .explicit
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| (key(p), i))
+            .collect();
+        let mut index = PortalIndex {
+            by_name: KeyMap::with_capacity(portal.len()),
+            by_email: KeyMap::default(),
+            explicit_by_id: KeyMap::default(),
+            explicit_by_name: KeyMap::default(),
+            by_alias: options.by_alias,
+            explicit: Vec::with_capacity(portal.len()),
+        };
+        if options.by_email {
+            index.by_email = KeyMap::with_capacity(portal.len());
+        }
+        for (pi, p) in portal.iter().enumerate() {
+            let name = key(&p.username);
+            let mapping = if explicit_keys.is_empty() {
+                None
+            } else {
+                explicit_keys.get(&name).copied()
+            };
+            index.explicit.push(mapping);
+            if let Some(m) = mapping {
+                match &options.explicit[m].1 {
+                    DuoRef::UserId(id) => index.explicit_by_id.insert(id, pi),
+                    DuoRef::Username(n) => index.explicit_by_name.insert(&key(n), pi),
+                }
+                continue;
+            }
+            index.by_name.insert(&name, pi);
+            if options.by_email
+                && let Some(email) = p.email.as_deref().map(key).filter(|e| !e.is_empty())
+            {
+                index.by_email.insert(&email, pi);
+            }
+        }
+        index
+    }
+
+    /// Calls `claim` with every portal user a Duo user's identifiers reach, and how.
+    fn claims<'a>(
+        &self,
+        user_id: &str,
+        username: &str,
+        aliases: impl IntoIterator<Item = &'a str>,
+        email: Option<&str>,
+        mut claim: impl FnMut(usize, Slot),
+    ) {
+        let mut reach = |map: &KeyMap, k: &str, slot: Slot| {
+            for &pi in map.get(k) {
+                claim(pi, slot);
+            }
+        };
+        let name = key(username);
+        reach(&self.by_name, &name, Slot::Name);
+        reach(&self.explicit_by_name, &name, Slot::Name);
+        for alias in aliases {
+            let alias = key(alias);
+            if self.by_alias {
+                reach(&self.by_name, &alias, Slot::Alias);
+            }
+            reach(&self.explicit_by_name, &alias, Slot::Alias);
+        }
+        if let Some(email) = email.map(key).filter(|e| !e.is_empty()) {
+            reach(&self.by_email, &email, Slot::Other);
+        }
+        reach(&self.explicit_by_id, user_id, Slot::Other);
+    }
+}
+
+/// The Duo users (by their index in the listing) that reached each portal user, per [`Slot`].
+struct Claims(Vec<[Few<usize>; 3]>);
+
+impl Claims {
+    fn new(portal: usize) -> Self {
+        Self(vec![Default::default(); portal])
+    }
+
+    fn add(&mut self, portal: usize, slot: Slot, duo: usize) {
+        self.0[portal][slot as usize].push(duo);
+    }
+}
+
+/// The Duo users among `hits`, each once, in listing order.
+fn distinct(hits: &[usize]) -> Cow<'_, [usize]> {
+    if hits.windows(2).all(|w| w[0] < w[1]) {
+        Cow::Borrowed(hits)
+    } else {
+        let mut v = hits.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        Cow::Owned(v)
+    }
+}
+
+/// Portal users by username: the order of the report's lists.
+fn portal_order(portal: &[PortalUser]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..portal.len()).collect();
+    order.sort_unstable_by(|a, b| portal[*a].username.cmp(&portal[*b].username));
+    order
+}
+
 /// The decisions of matching, by index: what [`match_users`] and the importer turn into a
 /// report.
 struct Decisions {
-    /// (portal index, Duo index, how), in portal order.
+    /// (portal index, Duo index, how), by portal username.
     matched: Vec<(usize, usize, MatchedBy)>,
     /// Whether each Duo user was claimed by any portal user (matched or in conflict).
     claimed: Vec<bool>,
@@ -488,146 +507,103 @@ struct Decisions {
     conflicts: Vec<Conflict>,
 }
 
-fn decide<U: Candidate>(duo: &[U], portal: &[PortalUser], options: &ImportOptions) -> Decisions {
-    let mut by_username: HashMap<Cow<'_, str>, Hits> = HashMap::with_capacity(duo.len());
-    let mut by_alias: HashMap<Cow<'_, str>, Hits> = HashMap::new();
-    let mut by_email: HashMap<Cow<'_, str>, Hits> = HashMap::with_capacity(duo.len());
-    let mut by_id: HashMap<&str, usize> = HashMap::new();
-    for (i, u) in duo.iter().enumerate() {
-        by_username.entry(key(u.username())).or_default().push(i);
-        for a in u.aliases() {
-            by_alias.entry(key(a)).or_default().push(i);
-        }
-        if let Some(e) = u.email().filter(|e| !e.trim().is_empty()) {
-            by_email.entry(key(e)).or_default().push(i);
-        }
-    }
-    if !options.explicit.is_empty() {
-        by_id.reserve(duo.len());
-        for (i, u) in duo.iter().enumerate() {
-            by_id.insert(u.user_id(), i);
-        }
-    }
-    let explicit: HashMap<Cow<'_, str>, &DuoRef> =
-        options.explicit.iter().map(|(p, d)| (key(p), d)).collect();
-    let hits = |map: &HashMap<Cow<'_, str>, Hits>, k: &str| -> Vec<usize> {
-        map.get(k)
-            .map(|h| h.as_slice().to_vec())
-            .unwrap_or_default()
-    };
-
+/// Decides every portal user's match from its claims. `duo_id` gives a Duo user's id by index.
+fn decide<'d>(
+    claims: &Claims,
+    index: &PortalIndex,
+    portal: &[PortalUser],
+    order: &[usize],
+    options: &ImportOptions,
+    duo_len: usize,
+    duo_id: impl Fn(usize) -> &'d str,
+) -> Decisions {
+    let ids = |hits: &[usize]| hits.iter().map(|&di| duo_id(di).to_owned()).collect();
     let mut conflicts = Vec::new();
-    // portal index → (duo index, how)
-    let mut candidate: Vec<Option<(usize, MatchedBy)>> = vec![None; portal.len()];
     let mut unmatched_portal = Vec::new();
-    for (pi, p) in portal.iter().enumerate() {
-        let pk = key(&p.username);
-        if let Some(target) = explicit.get(&pk) {
+    // Duo index → the portal users it would be matched to.
+    let mut wanted: Vec<Few<(usize, MatchedBy)>> = vec![Few::None; duo_len];
+    // Portal users in `order`, so that what is pushed per portal user comes out sorted.
+    for &pi in order {
+        let p = &portal[pi];
+        let [name, alias, other] = &claims.0[pi];
+        if let Some(m) = index.explicit[pi] {
+            let target = &options.explicit[m].1;
             let found = match target {
-                DuoRef::UserId(id) => by_id.get(id.as_str()).map(|i| vec![*i]).unwrap_or_default(),
-                DuoRef::Username(name) => {
-                    let n = key(name);
-                    let mut v = hits(&by_username, &n);
-                    if v.is_empty() {
-                        v = hits(&by_alias, &n);
-                    }
-                    v
-                }
+                DuoRef::UserId(_) => distinct(other.as_slice()),
+                DuoRef::Username(_) => match distinct(name.as_slice()) {
+                    found if found.is_empty() => distinct(alias.as_slice()),
+                    found => found,
+                },
             };
-            match found.as_slice() {
-                [one] => candidate[pi] = Some((*one, MatchedBy::Explicit)),
+            match *found {
+                [one] => wanted[one].push((pi, MatchedBy::Explicit)),
                 [] => conflicts.push(Conflict::ExplicitTargetMissing {
                     portal_username: p.username.clone(),
                     target: match target {
                         DuoRef::UserId(s) | DuoRef::Username(s) => s.clone(),
                     },
                 }),
-                many => conflicts.push(Conflict::PortalUserMatchesSeveral {
+                ref many => conflicts.push(Conflict::PortalUserMatchesSeveral {
                     portal_username: p.username.clone(),
-                    duo_user_ids: many.iter().map(|i| duo[*i].user_id().to_owned()).collect(),
+                    duo_user_ids: ids(many),
                 }),
             }
             continue;
         }
-        let email = p.email.as_deref().filter(|_| options.by_email).map(key);
         let rules = [
-            (by_username.get(&pk), MatchedBy::Username),
-            (
-                by_alias.get(&pk).filter(|_| options.by_alias),
-                MatchedBy::Alias,
-            ),
-            (
-                email.as_ref().and_then(|e| by_email.get(e)),
-                MatchedBy::Email,
-            ),
+            (name, MatchedBy::Username),
+            (alias, MatchedBy::Alias),
+            (other, MatchedBy::Email),
         ];
-        let mut decided = false;
-        for (hits, how) in rules {
-            let Some(hits) = hits.map(Hits::as_slice).filter(|h| !h.is_empty()) else {
-                continue;
-            };
-            match hits {
-                [one] => candidate[pi] = Some((*one, how)),
-                many => {
-                    let mut ids: Vec<usize> = many.to_vec();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    if let [one] = ids.as_slice() {
-                        candidate[pi] = Some((*one, how));
-                    } else {
-                        conflicts.push(Conflict::PortalUserMatchesSeveral {
-                            portal_username: p.username.clone(),
-                            duo_user_ids: ids
-                                .iter()
-                                .map(|i| duo[*i].user_id().to_owned())
-                                .collect(),
-                        });
-                    }
-                }
-            }
-            decided = true;
-            break;
-        }
-        if !decided {
-            unmatched_portal.push(p.username.clone());
+        match rules.iter().find(|(hits, _)| !hits.as_slice().is_empty()) {
+            None => unmatched_portal.push(p.username.clone()),
+            Some((hits, how)) => match *distinct(hits.as_slice()) {
+                [one] => wanted[one].push((pi, *how)),
+                ref many => conflicts.push(Conflict::PortalUserMatchesSeveral {
+                    portal_username: p.username.clone(),
+                    duo_user_ids: ids(many),
+                }),
+            },
         }
     }
 
     // A Duo user claimed by several portal users is a conflict for all of them.
-    let mut claims: Vec<Hits> = vec![Hits::None; duo.len()];
-    for (pi, c) in candidate.iter().enumerate() {
-        if let Some((di, _)) = c {
-            claims[*di].push(pi);
-        }
-    }
-    let mut matched = Vec::new();
-    let mut claimed = vec![false; duo.len()];
-    for (di, pis) in claims.iter().enumerate() {
-        match pis.as_slice() {
+    let mut chosen: Vec<Option<(usize, MatchedBy)>> = vec![None; portal.len()];
+    let mut claimed = vec![false; duo_len];
+    for (di, want) in wanted.iter().enumerate() {
+        match want.as_slice() {
             [] => {}
-            [pi] => {
+            [(pi, how)] => {
                 claimed[di] = true;
-                if let Some((_, how)) = candidate[*pi] {
-                    matched.push((*pi, di, how));
-                }
+                chosen[*pi] = Some((di, *how));
             }
             several => {
                 claimed[di] = true;
                 let mut names: Vec<String> = several
                     .iter()
-                    .map(|pi| portal[*pi].username.clone())
+                    .map(|(pi, _)| portal[*pi].username.clone())
                     .collect();
                 names.sort();
                 conflicts.push(Conflict::DuoUserMatchedBySeveral {
-                    duo_user_id: duo[di].user_id().to_owned(),
+                    duo_user_id: duo_id(di).to_owned(),
                     portal_usernames: names,
                 });
             }
         }
     }
-    // By portal username (stable: equal names stay in Duo order).
-    matched.sort_by(|a, b| portal[a.0].username.cmp(&portal[b.0].username));
-    unmatched_portal.sort();
+    // By portal username; portal users sharing a username (matched through different emails)
+    // in Duo order.
+    let mut matched: Vec<(usize, usize, MatchedBy)> = Vec::with_capacity(order.len());
+    for run in order.chunk_by(|a, b| portal[*a].username == portal[*b].username) {
+        let from = matched.len();
+        matched.extend(
+            run.iter()
+                .filter_map(|&pi| chosen[pi].map(|(di, how)| (pi, di, how))),
+        );
+        if run.len() > 1 {
+            matched[from..].sort_by_key(|m| m.1);
+        }
+    }
     conflicts.sort_by_cached_key(|c| serde_json::to_string(c).unwrap_or_default());
     Decisions {
         matched,
@@ -637,15 +613,21 @@ fn decide<U: Candidate>(duo: &[U], portal: &[PortalUser], options: &ImportOption
     }
 }
 
-/// Duo users nobody claimed, by user id.
-fn unmatched_duo<U: Candidate>(duo: &[U], claimed: &[bool]) -> Vec<UnmatchedDuoUser> {
-    let mut out: Vec<UnmatchedDuoUser> = duo
+/// Duo users nobody claimed (id, username), by user id.
+fn unmatched_duo<'d>(
+    claimed: &[bool],
+    duo: impl Fn(usize) -> (&'d str, &'d str),
+) -> Vec<UnmatchedDuoUser> {
+    let mut out: Vec<UnmatchedDuoUser> = claimed
         .iter()
-        .zip(claimed)
+        .enumerate()
         .filter(|(_, c)| !**c)
-        .map(|(u, _)| UnmatchedDuoUser {
-            user_id: u.user_id().to_owned(),
-            username: u.username().to_owned(),
+        .map(|(di, _)| {
+            let (user_id, username) = duo(di);
+            UnmatchedDuoUser {
+                user_id: user_id.to_owned(),
+                username: username.to_owned(),
+            }
         })
         .collect();
     out.sort_by(|a, b| a.user_id.cmp(&b.user_id));
@@ -654,7 +636,21 @@ fn unmatched_duo<U: Candidate>(duo: &[U], claimed: &[bool]) -> Vec<UnmatchedDuoU
 
 /// Matches portal users to Duo users (pure: no IO).
 pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions) -> ImportReport {
-    let d = decide(duo, portal, options);
+    let index = PortalIndex::new(portal, options);
+    let mut claims = Claims::new(portal.len());
+    for (di, u) in duo.iter().enumerate() {
+        index.claims(
+            &u.user_id,
+            &u.username,
+            u.aliases.iter().map(String::as_str),
+            u.email.as_deref(),
+            |pi, slot| claims.add(pi, slot, di),
+        );
+    }
+    let order = portal_order(portal);
+    let d = decide(&claims, &index, portal, &order, options, duo.len(), |di| {
+        &duo[di].user_id
+    });
     let matched = d
         .matched
         .iter()
@@ -672,22 +668,597 @@ pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions)
         .collect();
     ImportReport {
         matched,
-        unmatched_duo: unmatched_duo(duo, &d.claimed),
+        unmatched_duo: unmatched_duo(&d.claimed, |di| (&duo[di].user_id, &duo[di].username)),
         unmatched_portal: d.unmatched_portal,
         conflicts: d.conflicts,
         duo_users: duo.len(),
     }
 }
 
-/// [`match_users`] over the importer's own reading of the users, moving what the report keeps
-/// out of them instead of copying it.
-fn match_read_users(
-    mut duo: Vec<DuoUser>,
+// ---- Reading the listing ----
+
+/// What a walk keeps of the pages: each Duo user once, in listing order.
+trait Collect {
+    /// What a page holds.
+    type Item;
+    /// Adds a page's items.
+    fn add(&mut self, items: Vec<Self::Item>);
+    /// Distinct users so far.
+    fn len(&self) -> usize;
+}
+
+/// Users in listing order, each user id once. Ids are hashed with one per-walk key, by whoever
+/// holds the user first (the importer's page decode does it on the blocking pool).
+struct Distinct<T> {
+    items: Vec<T>,
+    hashes: Vec<u64>,
+    table: hashbrown::HashTable<usize>,
+}
+
+/// What a walk dedupes by.
+trait UserId {
+    fn user_id(&self) -> &str;
+}
+
+impl UserId for User {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+impl<T: UserId> Distinct<T> {
+    fn new() -> Self {
+        Self {
+            items: Vec::new(),
+            hashes: Vec::new(),
+            table: hashbrown::HashTable::new(),
+        }
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.items.reserve(n);
+        self.hashes.reserve(n);
+        self.table.reserve(n, |_| 0);
+    }
+
+    /// Adds `item` (whose user id hashes to `hash`) unless its id is already there; its index
+    /// if added.
+    fn insert(&mut self, hash: u64, item: T) -> Option<usize> {
+        let (items, hashes) = (&self.items, &self.hashes);
+        match self.table.entry(
+            hash,
+            |&i| items[i].user_id() == item.user_id(),
+            |&i| hashes[i],
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => None,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                let i = items.len();
+                slot.insert(i);
+                self.items.push(item);
+                self.hashes.push(hash);
+                Some(i)
+            }
+        }
+    }
+}
+
+/// Whole users, for [`all_users`].
+struct WholeUsers {
+    users: Distinct<User>,
+    ids: RandomState,
+}
+
+impl Collect for WholeUsers {
+    type Item = User;
+    fn add(&mut self, items: Vec<User>) {
+        for u in items {
+            let hash = self.ids.hash_one(u.user_id.as_str());
+            self.users.insert(hash, u);
+        }
+    }
+    fn len(&self) -> usize {
+        self.users.items.len()
+    }
+}
+
+/// Reads every Duo user once, restarting when the account changes mid-walk.
+pub async fn all_users(
+    client: &AdminClient,
+    max_restarts: u32,
+    progress: impl FnMut(Progress),
+) -> Result<Vec<User>, Error> {
+    let decoder = Arc::new(crate::paging::Typed::<User>::new());
+    let ids = RandomState::new();
+    let new = || WholeUsers {
+        users: Distinct::new(),
+        ids: ids.clone(),
+    };
+    let walked = walk(
+        client,
+        decoder,
+        max_restarts,
+        new,
+        |c, n| c.users.reserve(n),
+        progress,
+    )
+    .await?;
+    Ok(walked.users.items)
+}
+
+async fn walk<D, C>(
+    client: &AdminClient,
+    decoder: Arc<D>,
+    max_restarts: u32,
+    mut new: impl FnMut() -> C,
+    mut reserve: impl FnMut(&mut C, usize),
+    mut progress: impl FnMut(Progress),
+) -> Result<C, Error>
+where
+    D: crate::paging::Decode,
+    C: Collect<Item = D::Item>,
+{
+    use tracing::Instrument;
+    async move {
+    for attempt in 0..=max_restarts {
+        let mut collected = new();
+        let mut first_total: Option<u64> = None;
+        let mut changed = false;
+        let mut pages = 0;
+        let mut stream = std::pin::pin!(client.decoded_pages(
+            "/admin/v1/users".into(),
+            Vec::new(),
+            crate::USERS_MAX,
+            Arc::clone(&decoder),
+        ));
+        while let Some(page) = stream.try_next().await? {
+            pages += 1;
+            match (first_total, page.total_objects) {
+                (None, t) => {
+                    first_total = t;
+                    let expect = t.map_or(0, |t| usize::try_from(t).unwrap_or(0));
+                    reserve(&mut collected, expect.min(1 << 20));
+                }
+                (Some(a), Some(b)) if a != b => changed = true,
+                _ => {}
+            }
+            collected.add(page.items);
+            let users = collected.len();
+            progress(Progress {
+                pages,
+                users,
+                total: first_total,
+                attempt,
+            });
+            tracing::debug!(pages, users, "walking Duo users");
+            if changed {
+                break;
+            }
+        }
+        let read = collected.len();
+        let complete = first_total.is_none_or(|t| t == read as u64);
+        if !changed && complete {
+            return Ok(collected);
+        }
+        tracing::info!(attempt, read, total = ?first_total, "Duo users changed during the walk; starting again");
+    }
+    Err(Error::ListingUnstable {
+        path: "/admin/v1/users".to_owned(),
+        attempts: max_restarts + 1,
+    })
+    }
+    .instrument(tracing::info_span!("duo_users_walk"))
+    .await
+}
+
+/// A Duo user as the importer keeps it: what the report uses, taken from the page and
+/// looked up in the portal index on the blocking pool while the next pages are fetched.
+#[derive(Debug)]
+struct Read {
+    user_id: String,
+    username: String,
+    status: UserStatus,
+    authenticators: Vec<Authenticator>,
+    id_hash: u64,
+    /// The portal users this Duo user reaches, and how.
+    claims: Few<(usize, Slot)>,
+}
+
+impl UserId for Read {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+/// The importer's reading of a page: the users' identifiers borrowed from the body (most of
+/// them are only looked up, never kept), the rest skipped over.
+struct ImportDecode {
+    index: PortalIndex,
+    ids: RandomState,
+}
+
+/// A string as it lies in the page: borrowed unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(s.to_owned())))
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(s)))
+    }
+}
+
+/// A user's aliases, borrowed: Duo sends `{"alias1": "x", …}` (older answers a list); values
+/// that are not strings are skipped. Order does not matter to matching.
+#[derive(Default)]
+struct Aliases<'a>(Vec<Text<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Aliases<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::IgnoredAny;
+        /// An alias value: a string, or anything else (skipped).
+        struct Value<'a>(Option<Text<'a>>);
+        impl<'de: 'a, 'a> Deserialize<'de> for Value<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Value<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("an alias")
+                    }
+                    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Value<'de>, E> {
+                        Ok(Value(Some(Text(Cow::Borrowed(s)))))
+                    }
+                    fn visit_str<E>(self, s: &str) -> Result<Value<'de>, E> {
+                        Ok(Value(Some(Text(Cow::Owned(s.to_owned())))))
+                    }
+                    fn visit_string<E>(self, s: String) -> Result<Value<'de>, E> {
+                        Ok(Value(Some(Text(Cow::Owned(s)))))
+                    }
+                    fn visit_unit<E>(self) -> Result<Value<'de>, E> {
+                        Ok(Value(None))
+                    }
+                    fn visit_none<E>(self) -> Result<Value<'de>, E> {
+                        Ok(Value(None))
+                    }
+                    fn visit_bool<E>(self, _: bool) -> Result<Value<'de>, E> {
+                        Ok(Value(None))
+                    }
+                    fn visit_i64<E>(self, _: i64) -> Result<Value<'de>, E> {
+                        Ok(Value(None))
+                    }
+                    fn visit_u64<E>(self, _: u64) -> Result<Value<'de>, E> {
+                        Ok(Value(None))
+                    }
+                    fn visit_f64<E>(self, _: f64) -> Result<Value<'de>, E> {
+                        Ok(Value(None))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        map: A,
+                    ) -> Result<Value<'de>, A::Error> {
+                        IgnoredAny.visit_map(map).map(|_| Value(None))
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        seq: A,
+                    ) -> Result<Value<'de>, A::Error> {
+                        IgnoredAny.visit_seq(seq).map(|_| Value(None))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Aliases<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("aliases as an object or a list")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Aliases<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some((IgnoredAny, Value(v))) = map.next_entry()? {
+                    out.extend(v);
+                }
+                Ok(Aliases(out))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Aliases<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Value(v)) = seq.next_element()? {
+                    out.extend(v);
+                }
+                Ok(Aliases(out))
+            }
+            fn visit_unit<E>(self) -> Result<Aliases<'de>, E> {
+                Ok(Aliases::default())
+            }
+            fn visit_none<E>(self) -> Result<Aliases<'de>, E> {
+                Ok(Aliases::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Aliases<'de>, E> {
+                Ok(Aliases::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Aliases<'de>, E> {
+                Ok(Aliases::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Aliases<'de>, E> {
+                Ok(Aliases::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Aliases<'de>, E> {
+                Ok(Aliases::default())
+            }
+            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Aliases<'de>, E> {
+                Ok(Aliases::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Aliases<'de>, E> {
+                Ok(Aliases::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A listed user, as the importer reads it.
+#[derive(Deserialize)]
+struct Listed<'a> {
+    #[serde(borrow)]
+    user_id: Text<'a>,
+    #[serde(borrow)]
+    username: Text<'a>,
+    #[serde(borrow, default)]
+    email: Option<Text<'a>>,
+    status: Open<UserStatus>,
+    #[serde(borrow, default)]
+    aliases: Aliases<'a>,
+    #[serde(default)]
+    phones: Authenticators<DuoPhone>,
+    #[serde(default)]
+    tokens: Authenticators<Token>,
+    #[serde(default)]
+    webauthncredentials: Authenticators<DuoKey>,
+}
+
+/// A list of phones, tokens or keys read straight into [`Authenticator`]s, one element at a
+/// time (no intermediate list).
+struct Authenticators<S>(Vec<Authenticator>, std::marker::PhantomData<S>);
+
+impl<S> Default for Authenticators<S> {
+    fn default() -> Self {
+        Self(Vec::new(), std::marker::PhantomData)
+    }
+}
+
+/// What a listed phone, token or key becomes.
+trait AsAuthenticator {
+    fn authenticator(self) -> Authenticator;
+}
+
+impl<'de, S: Deserialize<'de> + AsAuthenticator> Deserialize<'de> for Authenticators<S> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<S>(std::marker::PhantomData<S>);
+        impl<'de, S: Deserialize<'de> + AsAuthenticator> serde::de::Visitor<'de> for V<S> {
+            type Value = Authenticators<S>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+                while let Some(item) = seq.next_element::<S>()? {
+                    out.push(item.authenticator());
+                }
+                Ok(Authenticators(out, std::marker::PhantomData))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+impl AsAuthenticator for DuoPhone {
+    fn authenticator(self) -> Authenticator {
+        let p = self;
+        Authenticator::Phone {
+            phone_id: p.phone_id,
+            number: p.number,
+            platform: p.platform.map(|p| p.0),
+            activated: p.activated.unwrap_or(false),
+            capabilities: p.capabilities.into_iter().map(|c| c.0).collect(),
+        }
+    }
+}
+
+impl AsAuthenticator for Token {
+    fn authenticator(self) -> Authenticator {
+        let t = self;
+        Authenticator::Token {
+            token_id: t.token_id,
+            serial: t.serial,
+            token_type: t.kind,
+        }
+    }
+}
+
+impl AsAuthenticator for DuoKey {
+    fn authenticator(self) -> Authenticator {
+        let w = self;
+        Authenticator::WebAuthn {
+            key: w.webauthnkey,
+            name: w.credential_name,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListedEnvelope<'a> {
+    #[serde(borrow)]
+    stat: Text<'a>,
+    #[serde(borrow)]
+    response: Vec<Listed<'a>>,
+    #[serde(default)]
+    metadata: serde_json::Value,
+}
+
+impl crate::paging::Decode for ImportDecode {
+    type Item = Read;
+
+    fn decode(
+        &self,
+        raw: &duo_auth::transport::RawResponse,
+        attempts: u32,
+    ) -> Result<(Vec<Read>, serde_json::Value), Error> {
+        let shape_error = if (200..300).contains(&raw.status) {
+            // Checked to be UTF-8 once, so the reader need not check each string again.
+            let read = match std::str::from_utf8(&raw.body) {
+                Ok(text) => serde_json::from_str::<ListedEnvelope<'_>>(text),
+                Err(_) => serde_json::from_slice::<ListedEnvelope<'_>>(&raw.body),
+            };
+            match read {
+                Ok(page) if page.stat.0 == "OK" => {
+                    let users = page.response.into_iter().map(|u| self.read(u)).collect();
+                    return Ok((users, page.metadata));
+                }
+                Ok(_) => None,
+                Err(e) => Some(e),
+            }
+        } else {
+            None
+        };
+        // Duo's error answer, or no envelope at all: told as any other listing tells it.
+        duo_auth::transport::parse_typed::<serde::de::IgnoredAny>(raw, attempts)?;
+        // An envelope saying OK whose users are not users.
+        let keep = &raw.body[..raw.body.len().min(4096)];
+        Err(Error::Duo(duo_auth::Error::UnexpectedResponse {
+            status: raw.status,
+            reason: match shape_error {
+                Some(e) => format!("the response does not have the expected shape: {e}"),
+                None => "the response does not have the expected shape".to_owned(),
+            },
+            body: String::from_utf8_lossy(keep).into_owned(),
+        }))
+    }
+}
+
+impl ImportDecode {
+    fn read(&self, u: Listed<'_>) -> Read {
+        let mut claims = Few::None;
+        self.index.claims(
+            &u.user_id.0,
+            &u.username.0,
+            u.aliases.0.iter().map(|a| &*a.0),
+            u.email.as_ref().map(|e| &*e.0),
+            |pi, slot| claims.push((pi, slot)),
+        );
+        // Phones first, then tokens, then keys (most users have only phones: no copy then).
+        let mut authenticators = u.phones.0;
+        authenticators.extend(u.tokens.0);
+        authenticators.extend(u.webauthncredentials.0);
+        Read {
+            id_hash: self.ids.hash_one(&*u.user_id.0),
+            user_id: u.user_id.0.into_owned(),
+            username: u.username.0.into_owned(),
+            status: u.status.0,
+            authenticators,
+            claims,
+        }
+    }
+}
+
+/// The importer's walk: distinct users, and their claims.
+struct Imported {
+    users: Distinct<Read>,
+    claims: Claims,
+}
+
+impl Collect for Imported {
+    type Item = Read;
+    fn add(&mut self, items: Vec<Read>) {
+        for mut u in items {
+            let claims = std::mem::take(&mut u.claims);
+            if let Some(di) = self.users.insert(u.id_hash, u) {
+                for &(pi, slot) in claims.as_slice() {
+                    self.claims.add(pi, slot, di);
+                }
+            }
+        }
+    }
+    fn len(&self) -> usize {
+        self.users.items.len()
+    }
+}
+
+/// Walks every Duo user and matches them to `portal` (see the module docs). Dropping the future
+/// cancels the walk: nothing it started keeps running, and the client stays usable.
+pub async fn import(
+    client: &AdminClient,
     portal: &[PortalUser],
     options: &ImportOptions,
+    progress: impl FnMut(Progress),
+) -> Result<ImportReport, Error> {
+    let decoder = Arc::new(ImportDecode {
+        index: PortalIndex::new(portal, options),
+        ids: RandomState::new(),
+    });
+    let new = || Imported {
+        users: Distinct::new(),
+        claims: Claims::new(portal.len()),
+    };
+    let walking = walk(
+        client,
+        Arc::clone(&decoder),
+        options.max_restarts,
+        new,
+        |c, n| c.users.reserve(n),
+        progress,
+    );
+    // The walk is polled first (its first request goes out), then the portal is sorted while
+    // pages are fetched and decoded elsewhere.
+    let (walked, order) = futures::join!(walking, async { portal_order(portal) });
+    let walked = walked?;
+    Ok(report_of(walked, &decoder.index, portal, &order, options))
+}
+
+/// The report of a walk: decisions from the recorded claims, the users' parts moved out.
+fn report_of(
+    walked: Imported,
+    index: &PortalIndex,
+    portal: &[PortalUser],
+    order: &[usize],
+    options: &ImportOptions,
 ) -> ImportReport {
-    let d = decide(&duo, portal, options);
-    let unmatched_duo = unmatched_duo(&duo, &d.claimed);
+    let mut duo = walked.users.items;
+    let d = decide(
+        &walked.claims,
+        index,
+        portal,
+        order,
+        options,
+        duo.len(),
+        |di| &duo[di].user_id,
+    );
+    let unmatched_duo = unmatched_duo(&d.claimed, |di| (&duo[di].user_id, &duo[di].username));
     let duo_users = duo.len();
     let matched = d
         .matched
@@ -695,14 +1266,14 @@ fn match_read_users(
         .map(|&(pi, di, how)| {
             // Each Duo user is matched at most once (several claims are a conflict), so what is
             // taken out of it is taken once.
-            let (duo_user_id, duo_username, status, authenticators) = duo[di].take_parts();
+            let u = &mut duo[di];
             Matched {
                 portal_username: portal[pi].username.clone(),
-                duo_user_id,
-                duo_username,
+                duo_user_id: std::mem::take(&mut u.user_id),
+                duo_username: std::mem::take(&mut u.username),
                 matched_by: how,
-                status,
-                authenticators,
+                status: u.status.clone(),
+                authenticators: std::mem::take(&mut u.authenticators),
             }
         })
         .collect();
@@ -715,14 +1286,5 @@ fn match_read_users(
     }
 }
 
-/// Walks every Duo user and matches them to `portal` (see the module docs). Dropping the future
-/// cancels the walk: nothing it started keeps running, and the client stays usable.
-pub async fn import(
-    client: &AdminClient,
-    portal: &[PortalUser],
-    options: &ImportOptions,
-    progress: impl FnMut(Progress),
-) -> Result<ImportReport, Error> {
-    let duo: Vec<DuoUser> = walk(client, options.max_restarts, progress).await?;
-    Ok(match_read_users(duo, portal, options))
-}
+#[cfg(test)]
+mod tests;

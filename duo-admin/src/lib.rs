@@ -106,7 +106,7 @@ pub struct Page<T> {
 }
 
 /// Duo's page-size limits: users 300; everything else 500.
-const USERS_MAX: u32 = 300;
+pub(crate) const USERS_MAX: u32 = 300;
 const OTHERS_MAX: u32 = 500;
 
 /// Configures an [`AdminClient`].
@@ -281,23 +281,15 @@ impl AdminClient {
     /// (a cut connection, a truncated body, a 5xx) — the transport has already retried 429s.
     /// `hint` gets the page's `next_offset` as read from the end of its body, as soon as the
     /// body has arrived and before it is decoded (see [`AdminClientBuilder::prefetch`]).
-    async fn fetch_page<T: DeserializeOwned + Send + 'static>(
+    async fn fetch_page<D: paging::Decode>(
         &self,
-        path: &str,
-        params: &[(String, String)],
-        limit: u32,
+        walk: &paging::Walk<D>,
         offset: u64,
         mut hint: Option<futures::channel::oneshot::Sender<Option<u64>>>,
-    ) -> Result<Page<T>, Error> {
-        // A prefetching walk decodes on tokio's blocking pool: a page takes milliseconds of CPU,
-        // which on a runtime worker would hold up the IO of the page being fetched meanwhile.
-        let aside = hint.is_some();
+    ) -> Result<Page<D::Item>, Error> {
         let mut attempt = 0u32;
         loop {
-            let result = self
-                .fetch_page_once(path, params, limit, offset, &mut hint, aside)
-                .await;
-            match result {
+            match self.fetch_page_once(walk, offset, &mut hint).await {
                 Err(Error::Duo(ref e))
                     if e.is_transient()
                         && !matches!(e, duo_auth::Error::RateLimited { .. })
@@ -305,7 +297,7 @@ impl AdminClient {
                 {
                     attempt += 1;
                     let wait = Duration::from_secs(1 << attempt.min(5));
-                    tracing::debug!(path, offset, attempt, error = %e, "re-fetching a Duo page");
+                    tracing::debug!(path = &*walk.path, offset, attempt, error = %e, "re-fetching a Duo page");
                     self.inner.transport.runtime().sleep(wait).await;
                 }
                 other => return other,
@@ -313,18 +305,16 @@ impl AdminClient {
         }
     }
 
-    async fn fetch_page_once<T: DeserializeOwned + Send + 'static>(
+    async fn fetch_page_once<D: paging::Decode>(
         &self,
-        path: &str,
-        params: &[(String, String)],
-        limit: u32,
+        walk: &paging::Walk<D>,
         offset: u64,
         hint: &mut Option<futures::channel::oneshot::Sender<Option<u64>>>,
-        aside: bool,
-    ) -> Result<Page<T>, Error> {
+    ) -> Result<Page<D::Item>, Error> {
+        let path = &*walk.path;
         let request = Request::get(path)
-            .params(params.iter().cloned())
-            .param("limit", limit.to_string())
+            .params(walk.params.iter().cloned())
+            .param("limit", walk.limit.to_string())
             .param("offset", offset.to_string());
         self.pace(&request).await;
         let (raw, attempts) = self
@@ -332,13 +322,17 @@ impl AdminClient {
             .transport
             .send(&self.request(request), None)
             .await?;
+        // A prefetching walk decodes on tokio's blocking pool: a page takes milliseconds of CPU,
+        // which on a runtime worker would hold up the IO of the page being fetched meanwhile.
+        let aside = hint.is_some();
         if raw.status == 200
             && let Some(tx) = hint.take()
         {
             // The receiver may be gone (the listing moved on); nothing to do then.
             let _ = tx.send(paging::next_offset_hint(&raw.body).filter(|n| *n > offset));
         }
-        let decode = move || duo_auth::transport::parse_typed::<Vec<T>>(&raw, attempts);
+        let decoder = Arc::clone(&walk.decoder);
+        let decode = move || decoder.decode(&raw, attempts);
         let (items, metadata) = if aside {
             tokio::task::spawn_blocking(decode)
                 .await
@@ -391,6 +385,17 @@ impl AdminClient {
         params: Vec<(String, String)>,
         max: u32,
     ) -> impl Stream<Item = Result<Page<T>, Error>> + Send + 'static {
+        self.decoded_pages(path, params, max, Arc::new(paging::Typed::<T>::new()))
+    }
+
+    /// [`Self::pages`], each page's body read by `decoder`.
+    pub(crate) fn decoded_pages<D: paging::Decode>(
+        &self,
+        path: String,
+        params: Vec<(String, String)>,
+        max: u32,
+        decoder: Arc<D>,
+    ) -> impl Stream<Item = Result<Page<D::Item>, Error>> + Send + 'static {
         let limit = self.inner.page_size.unwrap_or(max).min(max);
         let prefetch = self.inner.prefetch && tokio::runtime::Handle::try_current().is_ok();
         let walk = paging::Walk {
@@ -399,9 +404,10 @@ impl AdminClient {
             params: Arc::from(params),
             limit,
             prefetch,
+            decoder,
         };
         futures::stream::try_unfold(
-            (walk, Some(0u64), paging::Ahead::<T>::new()),
+            (walk, Some(0u64), paging::Ahead::<D::Item>::new()),
             |(walk, offset, ahead)| async move {
                 let Some(offset) = offset else {
                     return Ok(None);

@@ -13,21 +13,62 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use duo_auth::transport::RawResponse;
 use futures::channel::oneshot;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tracing::Instrument;
 
 use crate::{AdminClient, Error, Page};
 
+/// How a page's body becomes items and paging metadata.
+pub(crate) trait Decode: Send + Sync + 'static {
+    /// What a page holds.
+    type Item: Send + 'static;
+    /// The page's items and its `metadata` member (`Value::Null` when absent); Duo's error
+    /// answers become errors.
+    fn decode(&self, raw: &RawResponse, attempts: u32) -> Result<(Vec<Self::Item>, Value), Error>;
+}
+
+/// Duo's envelope with `response` read as a list of `T` (every listing but the importer's).
+pub(crate) struct Typed<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Typed<T> {
+    pub(crate) fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Decode for Typed<T> {
+    type Item = T;
+    fn decode(&self, raw: &RawResponse, attempts: u32) -> Result<(Vec<T>, Value), Error> {
+        Ok(duo_auth::transport::parse_typed::<Vec<T>>(raw, attempts)?)
+    }
+}
+
 /// What a listing walks.
-#[derive(Clone)]
-pub(crate) struct Walk {
+pub(crate) struct Walk<D> {
     pub(crate) client: AdminClient,
     pub(crate) path: Arc<str>,
     pub(crate) params: Arc<[(String, String)]>,
     pub(crate) limit: u32,
     /// Whether to fetch one page ahead (needs a tokio runtime to run the page's task).
     pub(crate) prefetch: bool,
+    pub(crate) decoder: Arc<D>,
+}
+
+// Not derived: that would ask `D: Clone`.
+impl<D> Clone for Walk<D> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            path: Arc::clone(&self.path),
+            params: Arc::clone(&self.params),
+            limit: self.limit,
+            prefetch: self.prefetch,
+            decoder: Arc::clone(&self.decoder),
+        }
+    }
 }
 
 /// How many pages may be on their way beyond the one the listing waits for.
@@ -64,7 +105,7 @@ impl<R> Task<R> {
     }
 }
 
-impl Walk {
+impl<D: Decode> Walk<D> {
     /// The page at `offset`, and the pages after it already on their way. `ahead` is what the
     /// previous call returned.
     ///
@@ -72,16 +113,13 @@ impl Walk {
     /// it has arrived (so one request is in flight at a time), up to [`WINDOW`] pages beyond the
     /// one awaited here; each page is decoded in its own task, so consecutive pages decode at
     /// the same time on a multi-threaded runtime.
-    pub(crate) async fn page<T: DeserializeOwned + Send + 'static>(
+    pub(crate) async fn page(
         &self,
         offset: u64,
-        mut ahead: Ahead<T>,
-    ) -> Result<(Page<T>, Ahead<T>), Error> {
+        mut ahead: Ahead<D::Item>,
+    ) -> Result<(Page<D::Item>, Ahead<D::Item>), Error> {
         if !self.prefetch {
-            let page = self
-                .client
-                .fetch_page(&self.path, &self.params, self.limit, offset, None)
-                .await?;
+            let page = self.client.fetch_page(self, offset, None).await?;
             return Ok((page, ahead));
         }
         let mut current = match ahead.pop_front() {
@@ -127,16 +165,12 @@ impl Walk {
         Ok((page, ahead))
     }
 
-    fn spawn<T: DeserializeOwned + Send + 'static>(&self, offset: u64) -> InFlight<T> {
+    fn spawn(&self, offset: u64) -> InFlight<D::Item> {
         let (tx, hint) = oneshot::channel();
         let walk = self.clone();
         let task = tokio::spawn(
-            async move {
-                walk.client
-                    .fetch_page(&walk.path, &walk.params, walk.limit, offset, Some(tx))
-                    .await
-            }
-            .instrument(tracing::Span::current()),
+            async move { walk.client.fetch_page(&walk, offset, Some(tx)).await }
+                .instrument(tracing::Span::current()),
         );
         InFlight {
             offset,
