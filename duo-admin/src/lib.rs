@@ -124,11 +124,12 @@ impl AdminClientBuilder {
     /// Fetch the next pages of a listing while the current one is decoded (default on).
     ///
     /// Duo's `metadata.next_offset` is read from the end of a page's body as soon as it has
-    /// arrived, and the page at that offset is requested at once; each page is decoded on
-    /// tokio's blocking pool, so consecutive pages decode at the same time. Requests still
-    /// follow each other (one in flight at a time), at most two pages beyond the one the listing
-    /// is waiting for. The listing follows the `next_offset` of each fully decoded page: a
-    /// prefetched page at any other offset is dropped (and its request cancelled), so what is
+    /// arrived, and the page at that offset is requested at once, by a task of the listing's
+    /// own (so a slow consumer of the stream does not hold up the requests); each page is
+    /// decoded on tokio's blocking pool, so consecutive pages decode at the same time. Requests
+    /// still follow each other (one in flight at a time), at most four pages beyond the one the
+    /// listing is waiting for. The listing follows the `next_offset` of each fully decoded page:
+    /// a prefetched page at any other offset is dropped (and its request cancelled), so what is
     /// listed is exactly what sequential paging lists. Off, or outside a tokio runtime, pages are
     /// fetched and decoded one after the other.
     pub fn prefetch(mut self, on: bool) -> Self {
@@ -407,7 +408,7 @@ impl AdminClient {
             decoder,
         };
         futures::stream::try_unfold(
-            (walk, Some(0u64), paging::Ahead::<D::Item>::new()),
+            (walk, Some(0u64), None::<paging::Ahead<D::Item>>),
             |(walk, offset, ahead)| async move {
                 let Some(offset) = offset else {
                     return Ok(None);

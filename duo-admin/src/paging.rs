@@ -1,16 +1,16 @@
 //! The walk behind every paged listing: pages are decoded while the next ones are fetched.
 //!
 //! A page's `metadata.next_offset` sits in a few bytes at the end of its body (or at its start,
-//! depending on how the server orders the envelope's members). As soon as a page's body has
-//! arrived, [`next_offset_hint`] reads it there and the page at that offset is requested, up to
-//! [`WINDOW`] pages beyond the one the listing waits for; every page is decoded in a task of
-//! its own. The hint only decides what is requested early: the walk follows the `next_offset`
-//! of each fully decoded page, and prefetched pages at any other offset are dropped, their tasks
-//! aborted. So the walk lists exactly what sequential paging lists, refuses a `next_offset`
-//! that does not advance the same way, and has one request in flight at a time. Dropping the
-//! walk aborts its tasks.
+//! depending on how the server orders the envelope's members). A task of the walk's own
+//! requests the pages: as soon as a page's body has arrived, [`next_offset_hint`] reads it there
+//! and the page at that offset is requested, up to [`WINDOW`] pages beyond the one the listing
+//! waits for; every page is decoded in a task of its own, so the listing's consumer is never
+//! in the way of the next request. The hint only decides what is requested early: the walk
+//! follows the `next_offset` of each fully decoded page, and prefetched pages at any other
+//! offset are dropped, their tasks aborted. So the walk lists exactly what sequential paging
+//! lists, refuses a `next_offset` that does not advance the same way, and has one request in
+//! flight at a time. Dropping the walk aborts its tasks.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use duo_auth::transport::RawResponse;
@@ -72,19 +72,7 @@ impl<D> Clone for Walk<D> {
 }
 
 /// How many pages may be on their way beyond the one the listing waits for.
-const WINDOW: usize = 2;
-
-/// A page requested ahead of being needed.
-pub(crate) struct InFlight<T> {
-    offset: u64,
-    /// The page's `next_offset` as read from its body's bytes, once they have arrived (`None`
-    /// once it has been read).
-    hint: Option<oneshot::Receiver<Option<u64>>>,
-    task: Task<Result<Page<T>, Error>>,
-}
-
-/// Pages on their way, in listing order.
-pub(crate) type Ahead<T> = VecDeque<InFlight<T>>;
+const WINDOW: usize = 4;
 
 /// A spawned task, aborted when dropped (a dropped listing leaves nothing running).
 struct Task<R>(tokio::task::JoinHandle<R>);
@@ -105,77 +93,100 @@ impl<R> Task<R> {
     }
 }
 
+/// A page requested ahead of being needed: its request and decoding run in `task`; `_slot` is
+/// its place in the window, given back when the listing is done with it.
+struct InFlight<T> {
+    offset: u64,
+    task: Task<Result<Page<T>, Error>>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The prefetching side of a walk: a task that requests page after page — the next as soon
+/// as the body of the one before has arrived, while the window has room — and hands them over
+/// in order.
+pub(crate) struct Ahead<T> {
+    /// The offset the first page not yet handed over was requested at.
+    next: u64,
+    pages: tokio::sync::mpsc::UnboundedReceiver<InFlight<T>>,
+    _chain: Task<()>,
+}
+
 impl<D: Decode> Walk<D> {
-    /// The page at `offset`, and the pages after it already on their way. `ahead` is what the
-    /// previous call returned.
+    /// The page at `offset`, and what is on its way after it. `ahead` is what the previous
+    /// call returned.
     ///
-    /// Requests follow each other: the next page is asked for when the body of the one before
-    /// it has arrived (so one request is in flight at a time), up to [`WINDOW`] pages beyond the
-    /// one awaited here; each page is decoded in its own task, so consecutive pages decode at
-    /// the same time on a multi-threaded runtime.
+    /// Requests follow each other (one in flight at a time), each page decoded in a task of
+    /// its own as soon as its body is there, at most [`WINDOW`] pages beyond the one awaited
+    /// here. Only the offsets of decoded pages are followed: pages prefetched at any other
+    /// offset are dropped and the chain starts again from the right one.
     pub(crate) async fn page(
         &self,
         offset: u64,
-        mut ahead: Ahead<D::Item>,
-    ) -> Result<(Page<D::Item>, Ahead<D::Item>), Error> {
+        ahead: Option<Ahead<D::Item>>,
+    ) -> Result<(Page<D::Item>, Option<Ahead<D::Item>>), Error> {
         if !self.prefetch {
             let page = self.client.fetch_page(self, offset, None).await?;
-            return Ok((page, ahead));
+            return Ok((page, None));
         }
-        let mut current = match ahead.pop_front() {
-            Some(a) if a.offset == offset => a,
-            _ => {
-                ahead.clear();
-                self.spawn(offset)
+        let mut ahead = match ahead {
+            Some(a) if a.next == offset => a,
+            // Nothing on its way yet, or a chain that followed a hint the decoded page
+            // contradicts (dropping it aborts what it started).
+            _ => self.chain(offset),
+        };
+        let mut page = loop {
+            match ahead.pages.recv().await {
+                Some(p) if p.offset == offset => break p,
+                // The chain ended early (a hint missing from a body) or went astray.
+                _ => ahead = self.chain(offset),
             }
         };
-        let result = {
-            let mut join = std::pin::pin!(current.task.join());
+        let result = page.task.join().await?;
+        let page_result = result?;
+        ahead.next = page_result.next_offset.unwrap_or(u64::MAX);
+        Ok((page_result, Some(ahead)))
+    }
+
+    /// Starts requesting pages from `offset`.
+    fn chain(&self, offset: u64) -> Ahead<D::Item> {
+        let (tx, pages) = tokio::sync::mpsc::unbounded_channel();
+        let walk = self.clone();
+        let window = Arc::new(tokio::sync::Semaphore::new(WINDOW + 1));
+        let chain = async move {
+            let mut offset = offset;
             loop {
-                // The hint to wait for: that of the last page on its way, while there is room.
-                let room = ahead.len() < WINDOW;
-                let last = match ahead.back_mut() {
-                    Some(a) => &mut a.hint,
-                    None => &mut current.hint,
+                let Ok(slot) = Arc::clone(&window).acquire_owned().await else {
+                    return;
                 };
-                let watch = last.as_mut().filter(|_| room);
-                let Some(rx) = watch else {
-                    break join.await;
-                };
-                match futures::future::select(join.as_mut(), rx).await {
-                    futures::future::Either::Left((result, _)) => break result,
-                    futures::future::Either::Right((hint, _)) => {
-                        let last = match ahead.back_mut() {
-                            Some(a) => &mut a.hint,
-                            None => &mut current.hint,
-                        };
-                        *last = None;
-                        if let Ok(Some(n)) = hint {
-                            ahead.push_back(self.spawn(n));
-                        }
-                    }
+                let (hint_tx, hint) = oneshot::channel();
+                let fetch = walk.clone();
+                let task = Task(tokio::spawn(
+                    async move { fetch.client.fetch_page(&fetch, offset, Some(hint_tx)).await }
+                        .instrument(tracing::Span::current()),
+                ));
+                if tx
+                    .send(InFlight {
+                        offset,
+                        task,
+                        _slot: slot,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                // The next page is asked for once this one's body has arrived and names it;
+                // a body without a readable `next_offset` (the last page, a failure) ends the
+                // chain, and the listing goes on from the decoded page.
+                match hint.await {
+                    Ok(Some(next)) => offset = next,
+                    _ => return,
                 }
             }
         };
-        let page = result??;
-        // Only the offset the decoded page names is followed; anything else is dropped here.
-        if ahead.front().map(|a| a.offset) != page.next_offset {
-            ahead.clear();
-        }
-        Ok((page, ahead))
-    }
-
-    fn spawn(&self, offset: u64) -> InFlight<D::Item> {
-        let (tx, hint) = oneshot::channel();
-        let walk = self.clone();
-        let task = tokio::spawn(
-            async move { walk.client.fetch_page(&walk, offset, Some(tx)).await }
-                .instrument(tracing::Span::current()),
-        );
-        InFlight {
-            offset,
-            hint: Some(hint),
-            task: Task(task),
+        Ahead {
+            next: offset,
+            pages,
+            _chain: Task(tokio::spawn(chain.instrument(tracing::Span::current()))),
         }
     }
 }
