@@ -489,11 +489,27 @@ fn distinct(hits: &[usize]) -> Cow<'_, [usize]> {
     }
 }
 
-/// Portal users by username: the order of the report's lists.
-fn portal_order(portal: &[PortalUser]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..portal.len()).collect();
-    order.sort_unstable_by(|a, b| portal[*a].username.cmp(&portal[*b].username));
-    order
+/// What the report takes of the portal: its users by username (the order of the report's
+/// lists) and a copy of each username, moved into the report (each portal user ends up in
+/// exactly one place of it: matched, unmatched or one conflict).
+struct PortalSide {
+    order: Vec<usize>,
+    names: Vec<String>,
+}
+
+impl PortalSide {
+    fn new(portal: &[PortalUser]) -> Self {
+        let mut order: Vec<usize> = (0..portal.len()).collect();
+        order.sort_unstable_by(|a, b| portal[*a].username.cmp(&portal[*b].username));
+        Self {
+            order,
+            names: portal.iter().map(|p| p.username.clone()).collect(),
+        }
+    }
+
+    fn name(&mut self, pi: usize) -> String {
+        std::mem::take(&mut self.names[pi])
+    }
 }
 
 /// The decisions of matching, by index: what [`match_users`] and the importer turn into a
@@ -512,7 +528,7 @@ fn decide<'d>(
     claims: &Claims,
     index: &PortalIndex,
     portal: &[PortalUser],
-    order: &[usize],
+    side: &mut PortalSide,
     options: &ImportOptions,
     duo_len: usize,
     duo_id: impl Fn(usize) -> &'d str,
@@ -523,8 +539,8 @@ fn decide<'d>(
     // Duo index → the portal users it would be matched to.
     let mut wanted: Vec<Few<(usize, MatchedBy)>> = vec![Few::None; duo_len];
     // Portal users in `order`, so that what is pushed per portal user comes out sorted.
-    for &pi in order {
-        let p = &portal[pi];
+    for oi in 0..side.order.len() {
+        let pi = side.order[oi];
         let [name, alias, other] = &claims.0[pi];
         if let Some(m) = index.explicit[pi] {
             let target = &options.explicit[m].1;
@@ -538,13 +554,13 @@ fn decide<'d>(
             match *found {
                 [one] => wanted[one].push((pi, MatchedBy::Explicit)),
                 [] => conflicts.push(Conflict::ExplicitTargetMissing {
-                    portal_username: p.username.clone(),
+                    portal_username: side.name(pi),
                     target: match target {
                         DuoRef::UserId(s) | DuoRef::Username(s) => s.clone(),
                     },
                 }),
                 ref many => conflicts.push(Conflict::PortalUserMatchesSeveral {
-                    portal_username: p.username.clone(),
+                    portal_username: side.name(pi),
                     duo_user_ids: ids(many),
                 }),
             }
@@ -556,11 +572,11 @@ fn decide<'d>(
             (other, MatchedBy::Email),
         ];
         match rules.iter().find(|(hits, _)| !hits.as_slice().is_empty()) {
-            None => unmatched_portal.push(p.username.clone()),
+            None => unmatched_portal.push(side.name(pi)),
             Some((hits, how)) => match *distinct(hits.as_slice()) {
                 [one] => wanted[one].push((pi, *how)),
                 ref many => conflicts.push(Conflict::PortalUserMatchesSeveral {
-                    portal_username: p.username.clone(),
+                    portal_username: side.name(pi),
                     duo_user_ids: ids(many),
                 }),
             },
@@ -579,10 +595,7 @@ fn decide<'d>(
             }
             several => {
                 claimed[di] = true;
-                let mut names: Vec<String> = several
-                    .iter()
-                    .map(|(pi, _)| portal[*pi].username.clone())
-                    .collect();
+                let mut names: Vec<String> = several.iter().map(|(pi, _)| side.name(*pi)).collect();
                 names.sort();
                 conflicts.push(Conflict::DuoUserMatchedBySeveral {
                     duo_user_id: duo_id(di).to_owned(),
@@ -593,8 +606,11 @@ fn decide<'d>(
     }
     // By portal username; portal users sharing a username (matched through different emails)
     // in Duo order.
-    let mut matched: Vec<(usize, usize, MatchedBy)> = Vec::with_capacity(order.len());
-    for run in order.chunk_by(|a, b| portal[*a].username == portal[*b].username) {
+    let mut matched: Vec<(usize, usize, MatchedBy)> = Vec::with_capacity(portal.len());
+    for run in side
+        .order
+        .chunk_by(|a, b| portal[*a].username == portal[*b].username)
+    {
         let from = matched.len();
         matched.extend(
             run.iter()
@@ -647,17 +663,23 @@ pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions)
             |pi, slot| claims.add(pi, slot, di),
         );
     }
-    let order = portal_order(portal);
-    let d = decide(&claims, &index, portal, &order, options, duo.len(), |di| {
-        &duo[di].user_id
-    });
+    let mut side = PortalSide::new(portal);
+    let d = decide(
+        &claims,
+        &index,
+        portal,
+        &mut side,
+        options,
+        duo.len(),
+        |di| &duo[di].user_id,
+    );
     let matched = d
         .matched
         .iter()
         .map(|&(pi, di, how)| {
             let u = &duo[di];
             Matched {
-                portal_username: portal[pi].username.clone(),
+                portal_username: side.name(pi),
                 duo_user_id: u.user_id.clone(),
                 duo_username: u.username.clone(),
                 matched_by: how,
@@ -861,6 +883,32 @@ struct Read {
     id_hash: u64,
     /// The portal users this Duo user reaches, and how.
     claims: Few<(usize, Slot)>,
+    /// What matching reads, kept when the page was read before the portal index was ready.
+    unmatched: Option<Box<Identifiers>>,
+}
+
+/// A Duo user's aliases and email, for looking the user up later.
+#[derive(Debug)]
+struct Identifiers {
+    aliases: Vec<String>,
+    email: Option<String>,
+}
+
+impl Read {
+    /// Looks the user up in `index` if its page was read before the index was ready.
+    fn look_up(&mut self, index: &PortalIndex) {
+        if let Some(ids) = self.unmatched.take() {
+            let mut claims = Few::None;
+            index.claims(
+                &self.user_id,
+                &self.username,
+                ids.aliases.iter().map(String::as_str),
+                ids.email.as_deref(),
+                |pi, slot| claims.push((pi, slot)),
+            );
+            self.claims = claims;
+        }
+    }
 }
 
 impl UserId for Read {
@@ -872,7 +920,10 @@ impl UserId for Read {
 /// The importer's reading of a page: the users' identifiers borrowed from the body (most of
 /// them are only looked up, never kept), the rest skipped over.
 struct ImportDecode {
-    index: PortalIndex,
+    /// Set by the importer right after the walk's first request has gone out (building it
+    /// takes about as long as that request); a page decoded before keeps what matching needs
+    /// for the walk to look it up.
+    index: std::sync::OnceLock<PortalIndex>,
     ids: RandomState,
 }
 
@@ -1164,13 +1215,22 @@ impl crate::paging::Decode for ImportDecode {
 impl ImportDecode {
     fn read(&self, u: Listed<'_>) -> Read {
         let mut claims = Few::None;
-        self.index.claims(
-            &u.user_id.0,
-            &u.username.0,
-            u.aliases.0.iter().map(|a| &*a.0),
-            u.email.as_ref().map(|e| &*e.0),
-            |pi, slot| claims.push((pi, slot)),
-        );
+        let mut unmatched = None;
+        match self.index.get() {
+            Some(index) => index.claims(
+                &u.user_id.0,
+                &u.username.0,
+                u.aliases.0.iter().map(|a| &*a.0),
+                u.email.as_ref().map(|e| &*e.0),
+                |pi, slot| claims.push((pi, slot)),
+            ),
+            None => {
+                unmatched = Some(Box::new(Identifiers {
+                    aliases: u.aliases.0.into_iter().map(|a| a.0.into_owned()).collect(),
+                    email: u.email.map(|e| e.0.into_owned()),
+                }))
+            }
+        }
         // Phones first, then tokens, then keys (most users have only phones: no copy then).
         let mut authenticators = u.phones.0;
         authenticators.extend(u.tokens.0);
@@ -1182,6 +1242,7 @@ impl ImportDecode {
             status: u.status.0,
             authenticators,
             claims,
+            unmatched,
         }
     }
 }
@@ -1190,12 +1251,16 @@ impl ImportDecode {
 struct Imported {
     users: Distinct<Read>,
     claims: Claims,
+    decoder: Arc<ImportDecode>,
 }
 
 impl Collect for Imported {
     type Item = Read;
     fn add(&mut self, items: Vec<Read>) {
         for mut u in items {
+            if let Some(index) = self.decoder.index.get() {
+                u.look_up(index);
+            }
             let claims = std::mem::take(&mut u.claims);
             if let Some(di) = self.users.insert(u.id_hash, u) {
                 for &(pi, slot) in claims.as_slice() {
@@ -1218,12 +1283,13 @@ pub async fn import(
     progress: impl FnMut(Progress),
 ) -> Result<ImportReport, Error> {
     let decoder = Arc::new(ImportDecode {
-        index: PortalIndex::new(portal, options),
+        index: std::sync::OnceLock::new(),
         ids: RandomState::new(),
     });
     let new = || Imported {
         users: Distinct::new(),
         claims: Claims::new(portal.len()),
+        decoder: Arc::clone(&decoder),
     };
     let walking = walk(
         client,
@@ -1233,11 +1299,18 @@ pub async fn import(
         |c, n| c.users.reserve(n),
         progress,
     );
-    // The walk is polled first (its first request goes out), then the portal is sorted while
-    // pages are fetched and decoded elsewhere.
-    let (walked, order) = futures::join!(walking, async { portal_order(portal) });
+    // The walk is polled first (its first request goes out), then the portal is indexed and
+    // sorted while pages are fetched and decoded elsewhere.
+    let prepare = async {
+        let _ = decoder.index.set(PortalIndex::new(portal, options));
+        PortalSide::new(portal)
+    };
+    let (walked, mut side) = futures::join!(walking, prepare);
     let walked = walked?;
-    Ok(report_of(walked, &decoder.index, portal, &order, options))
+    let index = decoder
+        .index
+        .get_or_init(|| PortalIndex::new(portal, options));
+    Ok(report_of(walked, index, portal, &mut side, options))
 }
 
 /// The report of a walk: decisions from the recorded claims, the users' parts moved out.
@@ -1245,19 +1318,26 @@ fn report_of(
     walked: Imported,
     index: &PortalIndex,
     portal: &[PortalUser],
-    order: &[usize],
+    side: &mut PortalSide,
     options: &ImportOptions,
 ) -> ImportReport {
-    let mut duo = walked.users.items;
-    let d = decide(
-        &walked.claims,
-        index,
-        portal,
-        order,
-        options,
-        duo.len(),
-        |di| &duo[di].user_id,
-    );
+    let Imported {
+        users, mut claims, ..
+    } = walked;
+    let mut duo = users.items;
+    // Users read before the index was ready and added before it was set (not in practice: the
+    // importer sets it before the walk hands over its first page).
+    for (di, u) in duo.iter_mut().enumerate() {
+        if u.unmatched.is_some() {
+            u.look_up(index);
+            for &(pi, slot) in std::mem::take(&mut u.claims).as_slice() {
+                claims.add(pi, slot, di);
+            }
+        }
+    }
+    let d = decide(&claims, index, portal, side, options, duo.len(), |di| {
+        &duo[di].user_id
+    });
     let unmatched_duo = unmatched_duo(&d.claimed, |di| (&duo[di].user_id, &duo[di].username));
     let duo_users = duo.len();
     let matched = d
@@ -1268,7 +1348,7 @@ fn report_of(
             // taken out of it is taken once.
             let u = &mut duo[di];
             Matched {
-                portal_username: portal[pi].username.clone(),
+                portal_username: side.name(pi),
                 duo_user_id: std::mem::take(&mut u.user_id),
                 duo_username: std::mem::take(&mut u.username),
                 matched_by: how,

@@ -263,10 +263,19 @@ proptest! {
     }
 
     #[test]
-    fn the_importers_reading_agrees_with_whole_users((duo, portal, options) in account()) {
-        // The users as one page of Duo's listing, read the importer's way.
-        let body = serde_json::json!({"stat": "OK", "response": duo, "metadata": {}});
-        let report = import_page(body.to_string().as_bytes(), &portal, &options);
+    fn the_importers_reading_agrees_with_whole_users(
+        (duo, portal, options) in account(),
+        split in 0usize..12,
+        when in prop::sample::select(vec![Index::First, Index::AfterFirstRead, Index::AtTheEnd]),
+    ) {
+        // The users as two pages of Duo's listing, read the importer's way, with the portal
+        // index ready before, between or after the pages were read.
+        let split = split.min(duo.len());
+        let page = |users: &[User]| {
+            serde_json::json!({"stat": "OK", "response": users, "metadata": {}}).to_string()
+        };
+        let (a, b) = (page(&duo[..split]), page(&duo[split..]));
+        let report = import_pages(&[a.as_bytes(), b.as_bytes()], &portal, &options, when);
         prop_assert_eq!(report, match_users(&duo, &portal, &options));
     }
 }
@@ -281,23 +290,49 @@ fn raw(body: &[u8]) -> duo_auth::transport::RawResponse {
 
 /// One page through the importer's own reading, collection and decision.
 fn import_page(body: &[u8], portal: &[PortalUser], options: &ImportOptions) -> ImportReport {
-    let decoder = ImportDecode {
-        index: PortalIndex::new(portal, options),
+    import_pages(&[body], portal, options, Index::First)
+}
+
+/// When the portal index is ready: before every page, after the first page was read, or only
+/// after the walk.
+#[derive(Debug, Clone, Copy)]
+enum Index {
+    First,
+    AfterFirstRead,
+    AtTheEnd,
+}
+
+fn import_pages(
+    bodies: &[&[u8]],
+    portal: &[PortalUser],
+    options: &ImportOptions,
+    when: Index,
+) -> ImportReport {
+    let decoder = Arc::new(ImportDecode {
+        index: std::sync::OnceLock::new(),
         ids: RandomState::new(),
+    });
+    let set = || {
+        let _ = decoder.index.set(PortalIndex::new(portal, options));
     };
-    let (items, _) = decoder.decode(&raw(body), 1).expect("a page");
+    if let Index::First = when {
+        set();
+    }
     let mut walked = Imported {
         users: Distinct::new(),
         claims: Claims::new(portal.len()),
+        decoder: Arc::clone(&decoder),
     };
-    walked.add(items);
-    report_of(
-        walked,
-        &decoder.index,
-        portal,
-        &portal_order(portal),
-        options,
-    )
+    for (i, body) in bodies.iter().enumerate() {
+        let (items, _) = decoder.decode(&raw(body), 1).expect("a page");
+        if i == 0 && matches!(when, Index::AfterFirstRead) {
+            set();
+        }
+        walked.add(items);
+    }
+    set();
+    let index = decoder.index.get().expect("set");
+    report_of(walked, index, portal, &mut PortalSide::new(portal), options)
 }
 
 #[test]
@@ -354,7 +389,7 @@ fn pages_with_escapes_alias_lists_and_nulls_read_like_whole_users() {
 #[test]
 fn a_page_that_is_not_users_is_a_typed_error_and_duo_errors_stay_duos() {
     let decoder = ImportDecode {
-        index: PortalIndex::new(&[], &ImportOptions::default()),
+        index: std::sync::OnceLock::new(),
         ids: RandomState::new(),
     };
     let e = decoder
