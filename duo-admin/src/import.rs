@@ -1162,14 +1162,71 @@ impl AsAuthenticator for DuoKey {
     }
 }
 
-#[derive(Deserialize)]
-struct ListedEnvelope<'a> {
-    #[serde(borrow)]
-    stat: Text<'a>,
-    #[serde(borrow)]
-    response: Vec<Listed<'a>>,
-    #[serde(default)]
-    metadata: serde_json::Value,
+/// A page's envelope, its users read one by one straight into [`Read`]s (no list of parsed
+/// users in between).
+struct Envelope<'d>(&'d ImportDecode);
+
+/// What a page gives: `stat`, the users, `metadata`.
+type ReadPage = (Option<String>, Vec<Read>, serde_json::Value);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Envelope<'_> {
+    type Value = ReadPage;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<ReadPage, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Envelope<'_> {
+    type Value = ReadPage;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Duo's envelope")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ReadPage, A::Error> {
+        let (mut stat, mut users, mut metadata) = (None, None, serde_json::Value::Null);
+        while let Some(Text(k)) = map.next_key::<Text<'de>>()? {
+            match &*k {
+                "stat" => stat = Some(map.next_value::<Text<'de>>()?.0.into_owned()),
+                "response" => users = Some(map.next_value_seed(Users(self.0))?),
+                "metadata" => metadata = map.next_value()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let users = users.ok_or_else(|| serde::de::Error::missing_field("response"))?;
+        Ok((stat, users, metadata))
+    }
+}
+
+/// The `response` list of a page of users.
+struct Users<'d>(&'d ImportDecode);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Users<'_> {
+    type Value = Vec<Read>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Read>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Users<'_> {
+    type Value = Vec<Read>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of users")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Read>, A::Error> {
+        // Duo's pages hold up to 300 users.
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(300).min(1024));
+        while let Some(user) = seq.next_element::<Listed<'de>>()? {
+            out.push(self.0.read(user));
+        }
+        Ok(out)
+    }
 }
 
 impl crate::paging::Decode for ImportDecode {
@@ -1181,16 +1238,24 @@ impl crate::paging::Decode for ImportDecode {
         attempts: u32,
     ) -> Result<(Vec<Read>, serde_json::Value), Error> {
         let shape_error = if (200..300).contains(&raw.status) {
+            use serde::de::DeserializeSeed;
             // Checked to be UTF-8 once, so the reader need not check each string again.
             let read = match std::str::from_utf8(&raw.body) {
-                Ok(text) => serde_json::from_str::<ListedEnvelope<'_>>(text),
-                Err(_) => serde_json::from_slice::<ListedEnvelope<'_>>(&raw.body),
+                Ok(text) => {
+                    let mut de = serde_json::Deserializer::from_str(text);
+                    Envelope(self)
+                        .deserialize(&mut de)
+                        .and_then(|p| de.end().map(|()| p))
+                }
+                Err(_) => {
+                    let mut de = serde_json::Deserializer::from_slice(&raw.body);
+                    Envelope(self)
+                        .deserialize(&mut de)
+                        .and_then(|p| de.end().map(|()| p))
+                }
             };
             match read {
-                Ok(page) if page.stat.0 == "OK" => {
-                    let users = page.response.into_iter().map(|u| self.read(u)).collect();
-                    return Ok((users, page.metadata));
-                }
+                Ok((Some(stat), users, metadata)) if stat == "OK" => return Ok((users, metadata)),
                 Ok(_) => None,
                 Err(e) => Some(e),
             }
