@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
+use super::matching::*;
+use super::reading::*;
 use super::*;
 use crate::paging::Decode;
 
