@@ -115,6 +115,16 @@ pub enum Authenticator {
     },
 }
 
+fn groups(user: &User) -> Vec<DuoGroup> {
+    user.groups
+        .iter()
+        .map(|g| DuoGroup {
+            group_id: g.group_id.clone(),
+            name: g.name.clone(),
+        })
+        .collect()
+}
+
 fn authenticators(user: &User) -> Vec<Authenticator> {
     let mut out: Vec<Authenticator> = user
         .phones
@@ -158,6 +168,17 @@ pub struct Matched {
     pub status: UserStatus,
     /// The Duo user's enrolled authenticators.
     pub authenticators: Vec<Authenticator>,
+    /// The Duo groups the user is in (as the listing carries them).
+    pub groups: Vec<DuoGroup>,
+}
+
+/// A Duo group a matched user is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DuoGroup {
+    /// Group id.
+    pub group_id: String,
+    /// Name.
+    pub name: String,
 }
 
 /// An ambiguity the importer refuses to resolve.
@@ -504,6 +525,7 @@ fn report_of(
                 matched_by: how,
                 status: u.status.clone(),
                 authenticators: std::mem::take(&mut u.authenticators),
+                groups: std::mem::take(&mut u.groups),
             }
         })
         .collect();

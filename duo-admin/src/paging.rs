@@ -105,7 +105,7 @@ struct InFlight<T> {
 /// as the body of the one before has arrived, while the window has room — and hands them over
 /// in order.
 pub(crate) struct Ahead<T> {
-    /// The offset the first page not yet handed over was requested at.
+    /// The offset the listing goes on from: the `next_offset` of the page last handed over.
     next: u64,
     pages: tokio::sync::mpsc::UnboundedReceiver<InFlight<T>>,
     _chain: Task<()>,
@@ -141,10 +141,9 @@ impl<D: Decode> Walk<D> {
                 _ => ahead = self.chain(offset),
             }
         };
-        let result = page.task.join().await?;
-        let page_result = result?;
-        ahead.next = page_result.next_offset.unwrap_or(u64::MAX);
-        Ok((page_result, Some(ahead)))
+        let page = page.task.join().await??;
+        ahead.next = page.next_offset.unwrap_or(u64::MAX);
+        Ok((page, Some(ahead)))
     }
 
     /// Starts requesting pages from `offset`.

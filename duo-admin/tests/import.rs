@@ -192,6 +192,26 @@ async fn imports_ten_thousand_users_exactly_through_faults() {
             .iter()
             .any(|a| matches!(a, duo_admin::import::Authenticator::WebAuthn { .. }))
     }));
+    // Groups too: the sandbox puts two users in three in a group.
+    let index: std::collections::HashMap<&str, usize> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.user_id.as_str(), i))
+        .collect();
+    for m in &report.matched {
+        let i = index[m.duo_user_id.as_str()];
+        assert_eq!(
+            m.groups.len(),
+            usize::from(!i.is_multiple_of(3)),
+            "{}",
+            m.duo_username
+        );
+        assert!(
+            m.groups
+                .iter()
+                .all(|g| g.group_id.starts_with("DG") && !g.name.is_empty())
+        );
+    }
 
     // Conflicts, never a silent pick.
     assert!(
@@ -461,6 +481,7 @@ async fn the_importers_own_reading_matches_like_whole_users() {
         .unwrap();
     let matched = duo_admin::import::match_users(&whole, &portal, &options);
     assert_eq!(imported, matched);
+    assert!(imported.matched.iter().any(|m| !m.groups.is_empty()));
     assert!(!imported.conflicts.is_empty());
     assert!(
         imported

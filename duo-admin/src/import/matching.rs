@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 
 use super::{
     Conflict, DuoRef, ImportOptions, ImportReport, Matched, MatchedBy, PortalUser,
-    UnmatchedDuoUser, authenticators,
+    UnmatchedDuoUser, authenticators, groups,
 };
 use crate::models::User;
 
@@ -429,6 +429,7 @@ pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions)
                 matched_by: how,
                 status: u.status.clone(),
                 authenticators: authenticators(u),
+                groups: groups(u),
             }
         })
         .collect();

@@ -7,9 +7,9 @@ use std::hash::{BuildHasher, RandomState};
 
 use serde::Deserialize;
 
-use super::Authenticator;
 use super::UserId;
 use super::matching::{Few, PortalIndex, Slot};
+use super::{Authenticator, DuoGroup};
 use crate::Error;
 use crate::models::{Capability, Platform, Token, UserStatus};
 
@@ -64,6 +64,7 @@ pub(super) struct Read {
     pub(super) username: String,
     pub(super) status: UserStatus,
     pub(super) authenticators: Vec<Authenticator>,
+    pub(super) groups: Vec<DuoGroup>,
     pub(super) id_hash: u64,
     /// The portal users this Duo user reaches, and how.
     pub(super) claims: Few<(usize, Slot)>,
@@ -272,6 +273,8 @@ struct Listed<'a> {
     tokens: Authenticators<Token>,
     #[serde(default)]
     webauthncredentials: Authenticators<DuoKey>,
+    #[serde(default)]
+    groups: Vec<DuoGroup>,
 }
 
 /// A list of phones, tokens or keys read straight into [`Authenticator`]s, one element at a
@@ -490,6 +493,7 @@ impl ImportDecode {
             username: u.username.0.into_owned(),
             status: u.status.0,
             authenticators,
+            groups: u.groups,
             claims,
             unmatched,
         }

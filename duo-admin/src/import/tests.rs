@@ -154,6 +154,14 @@ mod reference {
                     matched_by: how,
                     status: duo[di].status.clone(),
                     authenticators: authenticators(&duo[di]),
+                    groups: duo[di]
+                        .groups
+                        .iter()
+                        .map(|g| DuoGroup {
+                            group_id: g.group_id.clone(),
+                            name: g.name.clone(),
+                        })
+                        .collect(),
                 })
                 .collect(),
             unmatched_duo,
@@ -186,6 +194,13 @@ fn email() -> impl Strategy<Value = String> {
 }
 
 fn duo_user(i: usize, username: String, aliases: Vec<String>, email: Option<String>) -> User {
+    // Every other user in a group or two, described the way Duo lists them.
+    let groups: Vec<serde_json::Value> = (0..i % 3)
+        .map(|g| {
+            serde_json::json!({"group_id": format!("DG{g}"), "name": format!("Group \"{g}\""),
+                                     "desc": null, "status": "Active", "push_enabled": true})
+        })
+        .collect();
     let aliases: serde_json::Map<String, serde_json::Value> = aliases
         .into_iter()
         .enumerate()
@@ -197,6 +212,7 @@ fn duo_user(i: usize, username: String, aliases: Vec<String>, email: Option<Stri
         "email": email,
         "status": "active",
         "aliases": aliases,
+        "groups": groups,
         "phones": [{"phone_id": format!("DP{i:04}"), "number": "+15550001", "platform": "Apple iOS",
                     "activated": true, "capabilities": ["push", "sms"]}],
     }))
