@@ -1,8 +1,8 @@
 //! Importing existing Duo users into a portal (what authentik's Duo import does) and the
 //! access-review snapshot compliance tools read (what Drata does).
 //!
-//! The importer walks every Duo user — with the phones, tokens and WebAuthn credentials the
-//! listing carries — and matches each to a portal user: through an explicit mapping first, then
+//! The importer walks every Duo user — with the phones, tokens, WebAuthn credentials and groups
+//! the listing carries — and matches each to a portal user: through an explicit mapping first, then
 //! by Duo username, by alias, by email. Ambiguity is reported, never resolved by a silent pick:
 //! a portal user matching several Duo users, or a Duo user claimed by several portal users,
 //! becomes a [`Conflict`] and neither side is matched. If the account changes while it is read
