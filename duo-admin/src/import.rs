@@ -523,7 +523,7 @@ fn report_of(
                 duo_user_id: std::mem::take(&mut u.user_id),
                 duo_username: std::mem::take(&mut u.username),
                 matched_by: how,
-                status: u.status.clone(),
+                status: std::mem::replace(&mut u.status, UserStatus::Active),
                 authenticators: std::mem::take(&mut u.authenticators),
                 groups: std::mem::take(&mut u.groups),
             }

@@ -239,15 +239,26 @@ fn distinct(hits: &[usize]) -> Cow<'_, [usize]> {
 pub(super) struct PortalSide {
     order: Vec<usize>,
     names: Vec<String>,
+    /// Whether the portal user at each place of `order` has the username of the one before.
+    same_as_before: Vec<bool>,
 }
 
 impl PortalSide {
     pub(super) fn new(portal: &[PortalUser]) -> Self {
         let mut order: Vec<usize> = (0..portal.len()).collect();
         order.sort_unstable_by(|a, b| portal[*a].username.cmp(&portal[*b].username));
+        let same_as_before = std::iter::once(false)
+            .chain(
+                order
+                    .windows(2)
+                    .map(|w| portal[w[0]].username == portal[w[1]].username),
+            )
+            .take(order.len())
+            .collect();
         Self {
             order,
             names: portal.iter().map(|p| p.username.clone()).collect(),
+            same_as_before,
         }
     }
 
@@ -351,19 +362,22 @@ pub(super) fn decide<'d>(
     // By portal username; portal users sharing a username (matched through different emails)
     // in Duo order.
     let mut matched: Vec<(usize, usize, MatchedBy)> = Vec::with_capacity(portal.len());
-    for run in side
-        .order
-        .chunk_by(|a, b| portal[*a].username == portal[*b].username)
-    {
-        let from = matched.len();
-        matched.extend(
-            run.iter()
-                .filter_map(|&pi| chosen[pi].map(|(di, how)| (pi, di, how))),
-        );
+    let by_duo_order = |run: &mut [(usize, usize, MatchedBy)]| {
         if run.len() > 1 {
-            matched[from..].sort_by_key(|m| m.1);
+            run.sort_by_key(|m| m.1);
+        }
+    };
+    let mut run = 0;
+    for (&pi, &same) in side.order.iter().zip(&side.same_as_before) {
+        if !same {
+            by_duo_order(&mut matched[run..]);
+            run = matched.len();
+        }
+        if let Some((di, how)) = chosen[pi] {
+            matched.push((pi, di, how));
         }
     }
+    by_duo_order(&mut matched[run..]);
     conflicts.sort_by_cached_key(|c| serde_json::to_string(c).unwrap_or_default());
     Decisions {
         matched,
