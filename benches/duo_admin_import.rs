@@ -17,7 +17,8 @@
 //! in-process sandbox together, so it over-states the client alone); the official client's is
 //! its own process's peak RSS growth during its calls.
 //!
-//! `DUO_ADMIN_IMPORT_PROFILE=N` runs N imports and nothing else (for callgrind).
+//! `DUO_ADMIN_IMPORT_PROFILE=N` runs N imports and nothing else (for callgrind or perf; it prints
+//! their median). `SHOW_RUNS=1` prints every timed import of ours, in order.
 
 use std::time::{Duration, Instant};
 
@@ -179,9 +180,12 @@ fn bench(c: &mut Criterion) {
         .ok()
         .and_then(|n| n.parse::<u32>().ok())
     {
-        for _ in 0..n {
-            run_import();
-        }
+        let mut times: Vec<Duration> = (0..n).map(|_| run_import()).collect();
+        times.sort();
+        eprintln!(
+            "PROFILE median {:.2} ms",
+            times[times.len() / 2].as_secs_f64() * 1e3
+        );
         rt.block_on(sandbox.shutdown());
         return;
     }
@@ -250,6 +254,14 @@ fn bench(c: &mut Criterion) {
             py_default_limit = default.paging_limit;
             py_default.extend(default.seconds);
         }
+    }
+    if std::env::var_os("SHOW_RUNS").is_some() {
+        eprintln!(
+            "ours runs (ms, in order): {:?}",
+            ours.iter()
+                .map(|d| (d.as_secs_f64() * 1e4).round() / 10.0)
+                .collect::<Vec<_>>()
+        );
     }
     let ours_median = median(ours.clone());
     let ours_best = ours.iter().min().copied().unwrap_or(first);
