@@ -286,7 +286,9 @@ impl<T: UserId> Distinct<T> {
     fn reserve(&mut self, n: usize) {
         self.items.reserve(n);
         self.hashes.reserve(n);
-        self.table.reserve(n, |_| 0);
+        // Entries already in the table move by their own hash if it grows.
+        let hashes = &self.hashes;
+        self.table.reserve(n, |&i| hashes[i]);
     }
 
     /// Adds `item` (whose user id hashes to `hash`) unless its id is already there; its index
@@ -446,7 +448,8 @@ impl Collect for Imported {
 }
 
 /// Walks every Duo user and matches them to `portal` (see the module docs). Dropping the future
-/// cancels the walk: nothing it started keeps running, and the client stays usable.
+/// cancels the walk: no request starts after it (a page being decoded finishes, and is
+/// dropped), and the client stays usable.
 pub async fn import(
     client: &AdminClient,
     portal: &[PortalUser],
@@ -470,7 +473,7 @@ pub async fn import(
         |c, n| c.users.reserve(n),
         progress,
     );
-    // The walk is polled first (its first request goes out), then the portal is indexed and
+    // The walk is polled first (its request chain starts), then the portal is indexed and
     // sorted while pages are fetched and decoded elsewhere.
     let prepare = async {
         let _ = decoder.index.set(PortalIndex::new(portal, options));

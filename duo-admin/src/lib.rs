@@ -123,12 +123,13 @@ pub struct AdminClientBuilder {
 impl AdminClientBuilder {
     /// Fetch the next pages of a listing while the current one is decoded (default on).
     ///
-    /// Duo's `metadata.next_offset` is read from the end of a page's body as soon as it has
-    /// arrived, and the page at that offset is requested at once, by a task of the listing's
-    /// own (so a slow consumer of the stream does not hold up the requests); each page is
-    /// decoded on tokio's blocking pool, so consecutive pages decode at the same time. Requests
-    /// still follow each other (one in flight at a time), at most four pages beyond the one the
-    /// listing is waiting for. The listing follows the `next_offset` of each fully decoded page:
+    /// Duo's `metadata.next_offset` is read from the bytes at the end (or the start) of a page's
+    /// body as soon as it has arrived, and the page at that offset is requested at once, by a
+    /// task of the listing's own (so a slow consumer of the stream does not hold up the
+    /// requests); each page is decoded on tokio's blocking pool, so consecutive pages decode at
+    /// the same time. Requests follow each other (one in flight at a time — except while a page
+    /// whose body could not be read is fetched again), and at most five pages are requested and
+    /// not yet handed over. The listing follows the `next_offset` of each fully decoded page:
     /// a prefetched page at any other offset is dropped (and its request cancelled), so what is
     /// listed is exactly what sequential paging lists. Off, or outside a tokio runtime, pages are
     /// fetched and decoded one after the other.
@@ -378,7 +379,7 @@ impl AdminClient {
         })
     }
 
-    /// Every page of a paged endpoint, as a stream (prefetching one page ahead when on; see
+    /// Every page of a paged endpoint, as a stream (prefetching when on; see
     /// [`AdminClientBuilder::prefetch`]). Dropping the stream cancels what is in flight.
     fn pages<T: DeserializeOwned + Send + 'static>(
         &self,

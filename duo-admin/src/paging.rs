@@ -52,7 +52,7 @@ pub(crate) struct Walk<D> {
     pub(crate) path: Arc<str>,
     pub(crate) params: Arc<[(String, String)]>,
     pub(crate) limit: u32,
-    /// Whether to fetch one page ahead (needs a tokio runtime to run the page's task).
+    /// Whether to request pages ahead of the consumer (needs a tokio runtime for the tasks).
     pub(crate) prefetch: bool,
     pub(crate) decoder: Arc<D>,
 }
@@ -128,17 +128,25 @@ impl<D: Decode> Walk<D> {
             let page = self.client.fetch_page(self, offset, None).await?;
             return Ok((page, None));
         }
-        let mut ahead = match ahead {
-            Some(a) if a.next == offset => a,
-            // Nothing on its way yet, or a chain that followed a hint the decoded page
-            // contradicts (dropping it aborts what it started).
-            _ => self.chain(offset),
+        let mut current = match ahead {
+            Some(a) if a.next == offset => Some(a),
+            // Nothing on its way yet (the first page), or a chain started for another offset:
+            // dropped (which aborts what it started) before a chain from `offset` starts.
+            other => {
+                drop(other);
+                None
+            }
         };
-        let mut page = loop {
-            match ahead.pages.recv().await {
-                Some(p) if p.offset == offset => break p,
-                // The chain ended early (a hint missing from a body) or went astray.
-                _ => ahead = self.chain(offset),
+        let (mut page, mut ahead) = loop {
+            let mut chain = match current.take() {
+                Some(chain) => chain,
+                None => self.chain(offset),
+            };
+            match chain.pages.recv().await {
+                Some(p) if p.offset == offset => break (p, chain),
+                // The chain ended early (a hint missing from a body) or went astray: dropped
+                // before the next one starts.
+                _ => drop(chain),
             }
         };
         let page = page.task.join().await??;

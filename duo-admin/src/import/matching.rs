@@ -408,8 +408,14 @@ pub(super) fn unmatched_duo<'d>(
     out
 }
 
-/// Matches portal users to Duo users (pure: no IO).
+/// Matches portal users to Duo users (pure: no IO). A user id listed more than once counts
+/// once, as its first listing (as in [`import`](super::import)'s walk).
 pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions) -> ImportReport {
+    let mut seen = std::collections::HashSet::with_capacity(duo.len());
+    let duo: Vec<&User> = duo
+        .iter()
+        .filter(|u| seen.insert(u.user_id.as_str()))
+        .collect();
     let index = PortalIndex::new(portal, options);
     let mut claims = Claims::new(portal.len());
     for (di, u) in duo.iter().enumerate() {
@@ -435,7 +441,7 @@ pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions)
         .matched
         .iter()
         .map(|&(pi, di, how)| {
-            let u = &duo[di];
+            let u = duo[di];
             Matched {
                 portal_username: side.name(pi),
                 duo_user_id: u.user_id.clone(),

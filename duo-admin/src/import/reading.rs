@@ -105,7 +105,7 @@ impl UserId for Read {
 /// The importer's reading of a page: the users' identifiers borrowed from the body (most of
 /// them are only looked up, never kept), the rest skipped over.
 pub(super) struct ImportDecode {
-    /// Set by the importer right after the walk's first request has gone out (building it
+    /// Set by the importer right after the walk's request chain has started (building it
     /// takes about as long as that request); a page decoded before keeps what matching needs
     /// for the walk to look it up.
     pub(super) index: std::sync::OnceLock<PortalIndex>,

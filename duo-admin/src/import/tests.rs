@@ -453,3 +453,58 @@ fn portal_users_sharing_a_username_are_reported_in_duo_order() {
         reference::match_users(&duo, &portal, &ImportOptions::default())
     );
 }
+
+#[test]
+fn users_seen_before_a_reservation_are_still_seen_after_it() {
+    // A walk reserves room once Duo's count is known, which can be after a first page without
+    // one: the users already there must still be found when they come again.
+    let ids = RandomState::new();
+    let mut users = WholeUsers {
+        users: Distinct::new(),
+        ids: ids.clone(),
+    };
+    let page = |from: usize, to: usize| -> Vec<User> {
+        (from..to)
+            .map(|i| duo_user(i, format!("u{i}"), vec![], None))
+            .collect()
+    };
+    users.add(page(0, 50));
+    users.users.reserve(5_000);
+    users.add(page(40, 120));
+    assert_eq!(users.len(), 120, "users 40..50 came twice and count once");
+}
+
+#[test]
+fn a_user_listed_twice_counts_once() {
+    let duo = vec![
+        duo_user(1, "ann".into(), vec![], None),
+        duo_user(2, "bob".into(), vec![], None),
+        duo_user(1, "ann-again".into(), vec![], None),
+    ];
+    let portal: Vec<PortalUser> = ["p", "ann"]
+        .into_iter()
+        .map(|n| PortalUser {
+            username: n.into(),
+            email: None,
+        })
+        .collect();
+    let options = ImportOptions {
+        explicit: vec![("p".into(), DuoRef::UserId("DU0001".into()))],
+        ..ImportOptions::default()
+    };
+    let report = match_users(&duo, &portal, &options);
+    assert_eq!(report.duo_users, 2);
+    // "p" names DU0001 explicitly and "ann" reaches it by username: one Duo user claimed by
+    // two portal users, a conflict — not a portal user matching "several" copies of one user.
+    assert_eq!(
+        report.conflicts,
+        vec![Conflict::DuoUserMatchedBySeveral {
+            duo_user_id: "DU0001".into(),
+            portal_usernames: vec!["ann".into(), "p".into()],
+        }]
+    );
+    assert_eq!(report.unmatched_duo.len(), 1);
+    // The importer's walk reads the same listing the same way.
+    let body = serde_json::json!({"stat": "OK", "response": duo, "metadata": {}}).to_string();
+    assert_eq!(import_page(body.as_bytes(), &portal, &options), report);
+}

@@ -200,8 +200,8 @@ impl http_body::Body for Pieces {
 /// Every user's Admin API JSON, in the account's order, made once and kept until the users,
 /// phones or groups change (their [`Tracked`](super::state::Tracked) generations say when).
 ///
-/// Listing users then copies bytes instead of serializing: the serving cost of a page is that
-/// of a `memcpy`, which keeps the sandbox from dominating client benchmarks. The text is the
+/// Listing users then sends a slice of it instead of serializing: a page costs the sandbox
+/// next to nothing, which keeps it from dominating client benchmarks. The text is the
 /// one [`write_user`] makes, so answers are byte-for-byte what they were without it.
 #[derive(Debug, Default)]
 pub(crate) struct RenderedUsers {
