@@ -4,6 +4,8 @@
 //! costs a buffering pass per object (it halved import throughput). Unknown enum values are kept
 //! in `Other`, so answers from a newer Duo still parse.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -215,119 +217,121 @@ pub struct User {
 }
 
 /// Duo sends aliases as `{"alias1": "x", …}` (and older answers as a list); read both, in order
-/// of their keys, skipping anything that is not a string. Read without building a tree.
+/// of their keys, skipping anything that is not a string.
 pub(crate) fn aliases<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    struct Aliases;
-    impl<'de> serde::de::Visitor<'de> for Aliases {
-        type Value = Vec<String>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("aliases as an object or a list")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut map: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut pairs: Vec<(String, String)> = Vec::new();
-            while let Some((k, v)) = map.next_entry::<String, StringOrOther>()? {
-                if let StringOrOther::String(v) = v {
-                    pairs.push((k, v));
-                }
-            }
-            pairs.sort();
-            Ok(pairs.into_iter().map(|(_, v)| v).collect())
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some(v) = seq.next_element::<StringOrOther>()? {
-                if let StringOrOther::String(v) = v {
-                    out.push(v);
-                }
-            }
-            Ok(out)
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-    }
-    d.deserialize_any(Aliases)
+    let mut list = AliasList::deserialize(d)?.0;
+    // Stable: a list (no keys) keeps its own order.
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(list.into_iter().map(|(_, v)| v.into_owned()).collect())
 }
 
-/// A string, or any other JSON value (skipped without being built).
-enum StringOrOther {
-    String(String),
-    Other,
+/// Visitor methods that take null, booleans and numbers as `$none` (skipped without error).
+macro_rules! scalars_as {
+    ($value:ty, $none:expr) => {
+        fn visit_unit<E>(self) -> Result<$value, E> {
+            Ok($none)
+        }
+        fn visit_none<E>(self) -> Result<$value, E> {
+            Ok($none)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<$value, E> {
+            Ok($none)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$value, E> {
+            Ok($none)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$value, E> {
+            Ok($none)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$value, E> {
+            Ok($none)
+        }
+    };
 }
 
-impl<'de> Deserialize<'de> for StringOrOther {
+/// A user's aliases as Duo sends them, each with its key (none in the list form), borrowed from
+/// the page where they can be; values that are not strings are skipped, and so is anything but
+/// an object or a list. Read without building a tree. (The importer reads them this way;
+/// [`aliases`] orders and owns them for [`User`].)
+#[derive(Debug, Default)]
+pub(crate) struct AliasList<'a>(pub(crate) Vec<(Option<Cow<'a, str>>, Cow<'a, str>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for AliasList<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
-            type Value = StringOrOther;
+            type Value = AliasList<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StringOrOther, E> {
-                Ok(StringOrOther::String(v.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<StringOrOther, E> {
-                Ok(StringOrOther::String(v))
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<StringOrOther, E> {
-                Ok(StringOrOther::Other)
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<StringOrOther, E> {
-                Ok(StringOrOther::Other)
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<StringOrOther, E> {
-                Ok(StringOrOther::Other)
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<StringOrOther, E> {
-                Ok(StringOrOther::Other)
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<StringOrOther, E> {
-                Ok(StringOrOther::Other)
-            }
-            fn visit_none<E: serde::de::Error>(self) -> Result<StringOrOther, E> {
-                Ok(StringOrOther::Other)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<StringOrOther, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(StringOrOther::Other)
+                f.write_str("aliases as an object or a list")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<StringOrOther, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(StringOrOther::Other)
+            ) -> Result<AliasList<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some((MaybeText(k), MaybeText(v))) = map.next_entry()? {
+                    if let Some(v) = v {
+                        out.push((k, v));
+                    }
+                }
+                Ok(AliasList(out))
             }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AliasList<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(MaybeText(v)) = seq.next_element()? {
+                    out.extend(v.map(|v| (None, v)));
+                }
+                Ok(AliasList(out))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<AliasList<'de>, E> {
+                Ok(AliasList::default())
+            }
+            scalars_as!(AliasList<'de>, AliasList::default());
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A string — borrowed where it can be — or any other JSON value, skipped without being built.
+struct MaybeText<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for MaybeText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MaybeText<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(Some(Cow::Owned(s.to_owned()))))
+            }
+            fn visit_string<E>(self, s: String) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(Some(Cow::Owned(s))))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<MaybeText<'de>, A::Error> {
+                serde::de::IgnoredAny
+                    .visit_map(map)
+                    .map(|_| MaybeText(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<MaybeText<'de>, A::Error> {
+                serde::de::IgnoredAny
+                    .visit_seq(seq)
+                    .map(|_| MaybeText(None))
+            }
+            scalars_as!(MaybeText<'de>, MaybeText(None));
         }
         d.deserialize_any(V)
     }
@@ -387,4 +391,50 @@ pub struct NewUser {
     /// `active` (default), `bypass` or `disabled`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aliases_of(v: serde_json::Value) -> Vec<String> {
+        let user = serde_json::json!({"user_id": "DU1", "username": "u", "status": "active", "aliases": v});
+        serde_json::from_value::<User>(user.clone())
+            .expect("from a tree")
+            .aliases
+            .into_iter()
+            .zip(
+                serde_json::from_str::<User>(&user.to_string())
+                    .expect("from text")
+                    .aliases,
+            )
+            .map(|(a, b)| {
+                assert_eq!(a, b, "a tree and text read alike");
+                a
+            })
+            .collect()
+    }
+
+    #[test]
+    fn aliases_in_key_order_strings_only_either_form() {
+        use serde_json::json;
+        assert_eq!(
+            aliases_of(json!({"alias3": "c", "alias1": "a\"q", "alias2": null, "alias4": 7})),
+            ["a\"q", "c"]
+        );
+        assert_eq!(
+            aliases_of(json!(["x", 1, {"k": "v"}, ["y"], "é"])),
+            ["x", "é"]
+        );
+        for nothing in [
+            json!(null),
+            json!({}),
+            json!([]),
+            json!("x"),
+            json!(3),
+            json!(true),
+        ] {
+            assert!(aliases_of(nothing).is_empty());
+        }
+    }
 }

@@ -11,7 +11,7 @@ use super::UserId;
 use super::matching::{Few, PortalIndex, Slot};
 use super::{Authenticator, DuoGroup};
 use crate::Error;
-use crate::models::{Capability, Platform, Token, UserStatus};
+use crate::models::{AliasList, Capability, Platform, Token, UserStatus};
 
 #[derive(Debug, Deserialize)]
 struct DuoPhone {
@@ -139,122 +139,6 @@ impl<'de> serde::de::Visitor<'de> for TextVisitor {
     }
 }
 
-/// A user's aliases, borrowed: Duo sends `{"alias1": "x", …}` (older answers a list); values
-/// that are not strings are skipped. Order does not matter to matching.
-#[derive(Default)]
-struct Aliases<'a>(Vec<Text<'a>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Aliases<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::IgnoredAny;
-        /// An alias value: a string, or anything else (skipped).
-        struct Value<'a>(Option<Text<'a>>);
-        impl<'de: 'a, 'a> Deserialize<'de> for Value<'a> {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> serde::de::Visitor<'de> for V {
-                    type Value = Value<'de>;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("an alias")
-                    }
-                    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Value<'de>, E> {
-                        Ok(Value(Some(Text(Cow::Borrowed(s)))))
-                    }
-                    fn visit_str<E>(self, s: &str) -> Result<Value<'de>, E> {
-                        Ok(Value(Some(Text(Cow::Owned(s.to_owned())))))
-                    }
-                    fn visit_string<E>(self, s: String) -> Result<Value<'de>, E> {
-                        Ok(Value(Some(Text(Cow::Owned(s)))))
-                    }
-                    fn visit_unit<E>(self) -> Result<Value<'de>, E> {
-                        Ok(Value(None))
-                    }
-                    fn visit_none<E>(self) -> Result<Value<'de>, E> {
-                        Ok(Value(None))
-                    }
-                    fn visit_bool<E>(self, _: bool) -> Result<Value<'de>, E> {
-                        Ok(Value(None))
-                    }
-                    fn visit_i64<E>(self, _: i64) -> Result<Value<'de>, E> {
-                        Ok(Value(None))
-                    }
-                    fn visit_u64<E>(self, _: u64) -> Result<Value<'de>, E> {
-                        Ok(Value(None))
-                    }
-                    fn visit_f64<E>(self, _: f64) -> Result<Value<'de>, E> {
-                        Ok(Value(None))
-                    }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(
-                        self,
-                        map: A,
-                    ) -> Result<Value<'de>, A::Error> {
-                        IgnoredAny.visit_map(map).map(|_| Value(None))
-                    }
-                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                        self,
-                        seq: A,
-                    ) -> Result<Value<'de>, A::Error> {
-                        IgnoredAny.visit_seq(seq).map(|_| Value(None))
-                    }
-                }
-                d.deserialize_any(V)
-            }
-        }
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Aliases<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("aliases as an object or a list")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Aliases<'de>, A::Error> {
-                let mut out = Vec::new();
-                while let Some((IgnoredAny, Value(v))) = map.next_entry()? {
-                    out.extend(v);
-                }
-                Ok(Aliases(out))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Aliases<'de>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(Value(v)) = seq.next_element()? {
-                    out.extend(v);
-                }
-                Ok(Aliases(out))
-            }
-            fn visit_unit<E>(self) -> Result<Aliases<'de>, E> {
-                Ok(Aliases::default())
-            }
-            fn visit_none<E>(self) -> Result<Aliases<'de>, E> {
-                Ok(Aliases::default())
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Aliases<'de>, E> {
-                Ok(Aliases::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Aliases<'de>, E> {
-                Ok(Aliases::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Aliases<'de>, E> {
-                Ok(Aliases::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Aliases<'de>, E> {
-                Ok(Aliases::default())
-            }
-            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Aliases<'de>, E> {
-                Ok(Aliases::default())
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Aliases<'de>, E> {
-                Ok(Aliases::default())
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// A listed user, as the importer reads it.
 #[derive(Deserialize)]
 struct Listed<'a> {
@@ -266,7 +150,7 @@ struct Listed<'a> {
     email: Option<Text<'a>>,
     status: Open<UserStatus>,
     #[serde(borrow, default)]
-    aliases: Aliases<'a>,
+    aliases: AliasList<'a>,
     #[serde(default)]
     phones: Authenticators<DuoPhone>,
     #[serde(default)]
@@ -472,13 +356,18 @@ impl ImportDecode {
             Some(index) => index.claims(
                 &u.user_id.0,
                 &u.username.0,
-                u.aliases.0.iter().map(|a| &*a.0),
+                u.aliases.0.iter().map(|(_, a)| &**a),
                 u.email.as_ref().map(|e| &*e.0),
                 |pi, slot| claims.push((pi, slot)),
             ),
             None => {
                 unmatched = Some(Box::new(Identifiers {
-                    aliases: u.aliases.0.into_iter().map(|a| a.0.into_owned()).collect(),
+                    aliases: u
+                        .aliases
+                        .0
+                        .into_iter()
+                        .map(|(_, a)| a.into_owned())
+                        .collect(),
                     email: u.email.map(|e| e.0.into_owned()),
                 }))
             }
