@@ -42,6 +42,17 @@ fn client(app: &DuoApplication) -> AdminClient {
         .unwrap()
 }
 
+/// A portal with one user per Duo user, by username.
+fn portal_of_usernames(duo: &idp_sandbox::DuoAccount) -> Vec<PortalUser> {
+    duo.users()
+        .into_iter()
+        .map(|u| PortalUser {
+            username: u.username,
+            email: None,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_ten_thousand_users_exactly_through_faults() {
     let sandbox = Sandbox::builder()
@@ -254,14 +265,7 @@ async fn a_user_deleted_mid_walk_restarts_the_walk() {
     // pages are requested after the deletion and see Duo's count change.
     let sandbox = Sandbox::builder().users(3_000).start().await.unwrap();
     let duo = sandbox.duo();
-    let portal: Vec<PortalUser> = duo
-        .users()
-        .into_iter()
-        .map(|u| PortalUser {
-            username: u.username,
-            email: None,
-        })
-        .collect();
+    let portal = portal_of_usernames(&duo);
     let victim = duo.users()[0].username.clone();
     let mut deleted = false;
     let mut attempts = HashSet::new();
@@ -372,14 +376,7 @@ async fn dropping_an_import_cancels_it_and_the_client_stays_usable() {
     // 3,000 users: ten pages of 300, each answered after 100 ms.
     let sandbox = Sandbox::builder().users(3_000).start().await.unwrap();
     let duo = sandbox.duo();
-    let portal: Vec<PortalUser> = duo
-        .users()
-        .into_iter()
-        .map(|u| PortalUser {
-            username: u.username,
-            email: None,
-        })
-        .collect();
+    let portal = portal_of_usernames(&duo);
     let faults = sandbox.faults();
     faults.inject(Fault::new(
         "/admin/v1/users",
