@@ -105,8 +105,6 @@ struct InFlight<T> {
 /// as the body of the one before has arrived, while the window has room — and hands them over
 /// in order.
 pub(crate) struct Ahead<T> {
-    /// The offset the listing goes on from: the `next_offset` of the page last handed over.
-    next: u64,
     pages: tokio::sync::mpsc::UnboundedReceiver<InFlight<T>>,
     _chain: Task<()>,
 }
@@ -128,16 +126,9 @@ impl<D: Decode> Walk<D> {
             let page = self.client.fetch_page(self, offset, None).await?;
             return Ok((page, None));
         }
-        let mut current = match ahead {
-            Some(a) if a.next == offset => Some(a),
-            // Nothing on its way yet (the first page), or a chain started for another offset:
-            // dropped (which aborts what it started) before a chain from `offset` starts.
-            other => {
-                drop(other);
-                None
-            }
-        };
-        let (mut page, mut ahead) = loop {
+        // Nothing on its way yet for the first page.
+        let mut current = ahead;
+        let (mut page, ahead) = loop {
             let mut chain = match current.take() {
                 Some(chain) => chain,
                 None => self.chain(offset),
@@ -145,12 +136,11 @@ impl<D: Decode> Walk<D> {
             match chain.pages.recv().await {
                 Some(p) if p.offset == offset => break (p, chain),
                 // The chain ended early (a hint missing from a body) or went astray: dropped
-                // before the next one starts.
+                // (which aborts what it started) before one from `offset` starts.
                 _ => drop(chain),
             }
         };
         let page = page.task.join().await??;
-        ahead.next = page.next_offset.unwrap_or(u64::MAX);
         Ok((page, Some(ahead)))
     }
 
@@ -191,7 +181,6 @@ impl<D: Decode> Walk<D> {
             }
         };
         Ahead {
-            next: offset,
             pages,
             _chain: Task(tokio::spawn(chain.instrument(tracing::Span::current()))),
         }
