@@ -436,9 +436,7 @@ impl Collect for Imported {
             }
             let claims = std::mem::take(&mut u.claims);
             if let Some(di) = self.users.insert(u.id_hash, u) {
-                for &(pi, slot) in claims.as_slice() {
-                    self.claims.add(pi, slot, di);
-                }
+                self.claims.record(di, &claims);
             }
         }
     }
@@ -504,9 +502,7 @@ fn report_of(
     for (di, u) in duo.iter_mut().enumerate() {
         if u.unmatched.is_some() {
             u.look_up(index);
-            for &(pi, slot) in std::mem::take(&mut u.claims).as_slice() {
-                claims.add(pi, slot, di);
-            }
+            claims.record(di, &std::mem::take(&mut u.claims));
         }
     }
     let d = decide(&claims, index, portal, side, options, duo.len(), |di| {

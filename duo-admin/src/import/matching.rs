@@ -219,6 +219,13 @@ impl Claims {
     pub(super) fn add(&mut self, portal: usize, slot: Slot, duo: usize) {
         self.0[portal][slot as usize].push(duo);
     }
+
+    /// Records what one Duo user reached (as its page's reading found it).
+    pub(super) fn record(&mut self, duo: usize, reached: &Few<(usize, Slot)>) {
+        for &(portal, slot) in reached.as_slice() {
+            self.add(portal, slot, duo);
+        }
+    }
 }
 
 /// The Duo users among `hits`, each once, in listing order.
