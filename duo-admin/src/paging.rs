@@ -248,4 +248,16 @@ mod tests {
         );
         assert_eq!(next_offset_hint(long.as_bytes()), Some(9900));
     }
+
+    /// A user's own `"metadata"` field near the end of a long body wins over the real metadata
+    /// at the start: the hint is wrong, which is why a hint only decides what is requested early
+    /// and never what is listed (tests/prefetch_hints.rs checks the listing against such pages).
+    #[test]
+    fn a_decoy_near_the_end_is_taken_for_the_hint() {
+        let notes = "n".repeat(600);
+        let body = format!(
+            r#"{{"metadata":{{"total_objects":7,"next_offset":2}},"stat":"OK","response":[{{"user_id":"DU1","notes":"{notes}","metadata":{{"next_offset":3}}}}]}}"#
+        );
+        assert_eq!(next_offset_hint(body.as_bytes()), Some(3));
+    }
 }

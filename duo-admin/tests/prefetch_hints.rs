@@ -106,11 +106,23 @@ async fn misleading_hints_cost_requests_not_users() {
     let expected: Vec<String> = (0..USERS).map(|i| format!("DU{i}")).collect();
     assert_eq!(ids, expected, "every user once, in order");
     let requested = seen.lock().unwrap().clone();
-    // The decoys were followed (requests at offsets no real page starts at)...
-    assert!(requested.iter().any(|o| o % PAGE != 0), "{requested:?}");
-    // ...and every real page was asked for.
+    // What holds in every interleaving: every real page was asked for, and nothing was asked
+    // for but real page starts and the decoys' offsets. Whether a decoy request goes out before
+    // the real metadata cancels its chain depends on timing, so it is not asserted here; that a
+    // decoy is taken for the hint is checked on the bytes, in paging.rs's unit tests.
     for offset in (0..USERS).step_by(PAGE as usize) {
         assert!(requested.contains(&offset), "{offset} in {requested:?}");
+    }
+    // A decoy is one past a page's end; following one reaches only real starts or other decoys.
+    let decoys: Vec<u64> = (0..USERS)
+        .step_by(PAGE as usize)
+        .map(|start| (start + PAGE).min(USERS) + 1)
+        .collect();
+    for offset in &requested {
+        assert!(
+            offset % PAGE == 0 && *offset < USERS || decoys.contains(offset),
+            "{offset} is neither a page start nor a decoy, in {requested:?}"
+        );
     }
 
     // The importer's own reading walks the same way.
