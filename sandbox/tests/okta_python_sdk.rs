@@ -4,7 +4,7 @@
 //! group's members through all pages and must see exactly what the sandbox's directory holds.
 //!
 //! The SDK signs its client assertion with PyJWT and its DPoP proofs with an RSA-3072 key of its
-//! own; the sandbox verifies both with josekit. Skipped (with a message) when the peer venv is
+//! own; the sandbox verifies both with AWS-LC. Skipped (with a message) when the peer venv is
 //! missing, failed when `REQUIRE_PEERS=1`.
 #![allow(clippy::unwrap_used)]
 

@@ -1,6 +1,6 @@
 //! The Okta token endpoint and resource-API authentication: what must be accepted and, above
 //! all, what must be refused (client assertions, DPoP proofs, nonces, token binding, scopes,
-//! admin roles). JWS are built with josekit here; the SDK's own client signs with RustCrypto.
+//! admin roles). JWS are built with AWS-LC here; the SDK's own client signs with RustCrypto.
 #![allow(clippy::unwrap_used)]
 
 mod okta_helpers;

@@ -2,8 +2,7 @@
 //! person — or a browser test — approves or denies), and the code-for-token exchange.
 //!
 //! Client assertions and request objects are HS512 JWTs keyed by the client secret, verified
-//! here with OpenSSL's HMAC — not with the SDK's own code. (`josekit`, which the Okta side uses,
-//! refuses HMAC keys shorter than the hash, and Duo's client secrets are 40 bytes.)
+//! here with AWS-LC's HMAC — not with the SDK's own (RustCrypto) code.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -399,20 +398,19 @@ fn sign(state: &DuoState, claims: &Value) -> Result<String, String> {
     hs512::sign(claims, state.universal_secret.as_bytes())
 }
 
-/// Compact HS512 JWS over OpenSSL's HMAC.
+/// Compact HS512 JWS over AWS-LC's HMAC.
 mod hs512 {
+    use aws_lc_rs::hmac;
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-    use openssl::hash::MessageDigest;
-    use openssl::pkey::PKey;
     use serde_json::{Map, Value, json};
 
-    fn mac(key: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
-        let key = PKey::hmac(key).map_err(|e| e.to_string())?;
-        let mut signer =
-            openssl::sign::Signer::new(MessageDigest::sha512(), &key).map_err(|e| e.to_string())?;
-        signer.update(data).map_err(|e| e.to_string())?;
-        signer.sign_to_vec().map_err(|e| e.to_string())
+    fn key(secret: &[u8]) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA512, secret)
+    }
+
+    fn mac(secret: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+        Ok(hmac::sign(&key(secret), data).as_ref().to_vec())
     }
 
     pub(super) fn sign(claims: &Value, key: &[u8]) -> Result<String, String> {
@@ -443,8 +441,14 @@ mod hs512 {
         let given = B64
             .decode(signature)
             .map_err(|_| "invalid JWT: bad signature encoding".to_owned())?;
-        let expected = mac(key, format!("{header_b64}.{payload_b64}").as_bytes())?;
-        if given.len() != expected.len() || !openssl::memcmp::eq(&given, &expected) {
+        // Constant-time comparison inside AWS-LC.
+        if hmac::verify(
+            &self::key(key),
+            format!("{header_b64}.{payload_b64}").as_bytes(),
+            &given,
+        )
+        .is_err()
+        {
             return Err("invalid JWT: signature does not verify".to_owned());
         }
         match decode_json(payload_b64)? {

@@ -3,20 +3,22 @@
 //!
 //! Four apps cover the configurations integrators meet: a plain Bearer app, DPoP-required apps
 //! with an RSA and an EC key, and an app whose admin role was never assigned (Okta issues it
-//! tokens, then refuses it on the resource API). Their key pairs are generated with josekit;
-//! RSA generation is slow, so the key material is made once per process and shared by every
-//! sandbox it starts (client ids, kids and tokens stay per sandbox).
+//! tokens, then refuses it on the resource API). Their key pairs are generated with AWS-LC, not
+//! with the RustCrypto code the clients sign with; RSA generation is slow, so the key material
+//! is made once per process and shared by every sandbox it starts (client ids, kids and tokens
+//! stay per sandbox).
 
 use std::fmt;
 use std::sync::OnceLock;
 
-use josekit::jwk::Jwk;
-use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
-use josekit::jwk::alg::rsa::RsaKeyPair;
-use josekit::jws::JwsVerifier;
+use aws_lc_rs::encoding::AsBigEndian;
+use aws_lc_rs::signature::{self as lc, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
-use super::jose::{self, Alg};
+use super::jose::{self, Alg, Verifier};
 
 /// Scope names the org authorization server knows. Anything else is `invalid_scope`.
 pub(crate) const KNOWN_SCOPES: &[&str] = &[
@@ -131,7 +133,7 @@ impl OktaCredentials {
 /// A key as the server holds it: its kid and a verifier per algorithm the key can check.
 pub(crate) struct RegisteredKey {
     pub(crate) kid: String,
-    verifiers: Vec<(Alg, Box<dyn JwsVerifier>)>,
+    verifiers: Vec<(Alg, Verifier)>,
 }
 
 impl fmt::Debug for RegisteredKey {
@@ -146,11 +148,11 @@ impl fmt::Debug for RegisteredKey {
 
 impl RegisteredKey {
     /// The verifier for `alg`, if this key can verify it (RSA: RS256/384/512; EC: its curve's).
-    pub(crate) fn verifier(&self, alg: Alg) -> Option<&dyn JwsVerifier> {
+    pub(crate) fn verifier(&self, alg: Alg) -> Option<&Verifier> {
         self.verifiers
             .iter()
             .find(|(a, _)| *a == alg)
-            .map(|(_, v)| v.as_ref())
+            .map(|(_, v)| v)
     }
 }
 
@@ -166,14 +168,14 @@ pub(crate) struct App {
     pub(crate) public: OktaServiceApp,
 }
 
-/// Generated key material, shared by every sandbox of the process.
+/// Generated key material (PKCS#8 DER), shared by every sandbox of the process.
 struct KeyMaterial {
-    rsa: [RsaKeyPair; 2],
-    p256: [EcKeyPair; 2],
-    p384: EcKeyPair,
+    rsa: [Vec<u8>; 2],
+    p256: [Vec<u8>; 2],
+    p384: Vec<u8>,
 }
 
-/// Why the apps could not be made (key generation or export failed inside OpenSSL).
+/// Why the apps could not be made (key generation or export failed inside AWS-LC).
 #[derive(Debug, thiserror::Error)]
 #[error("generating the Okta service app keys failed: {0}")]
 pub(crate) struct KeyGenError(String);
@@ -181,32 +183,46 @@ pub(crate) struct KeyGenError(String);
 fn key_material() -> Result<&'static KeyMaterial, KeyGenError> {
     static KEYS: OnceLock<Result<KeyMaterial, String>> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let rsa = || RsaKeyPair::generate(2048).map_err(|e| e.to_string());
-        let ec = |c| EcKeyPair::generate(c).map_err(|e| e.to_string());
+        use aws_lc_rs::encoding::AsDer;
+        let rsa = || {
+            let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(|e| e.to_string())?;
+            let der = pair.as_der().map_err(|e| e.to_string())?;
+            Ok::<_, String>(der.as_ref().to_vec())
+        };
+        let ec = |alg: &'static lc::EcdsaSigningAlgorithm| {
+            let pair = lc::EcdsaKeyPair::generate(alg).map_err(|e| e.to_string())?;
+            let der = pair.to_pkcs8v1().map_err(|e| e.to_string())?;
+            Ok::<_, String>(der.as_ref().to_vec())
+        };
         Ok(KeyMaterial {
             rsa: [rsa()?, rsa()?],
-            p256: [ec(EcCurve::P256)?, ec(EcCurve::P256)?],
-            p384: ec(EcCurve::P384)?,
+            p256: [
+                ec(&lc::ECDSA_P256_SHA256_FIXED_SIGNING)?,
+                ec(&lc::ECDSA_P256_SHA256_FIXED_SIGNING)?,
+            ],
+            p384: ec(&lc::ECDSA_P384_SHA384_FIXED_SIGNING)?,
         })
     })
     .as_ref()
     .map_err(|e| KeyGenError(e.clone()))
 }
 
-/// Exports one key pair for the client and builds the server's verifiers for it.
+/// Exports one key pair for the client (JWK with `kid`, PKCS#8 PEM) and builds the server's
+/// verifiers for its public half, read back through the same path a client's JWK takes.
 fn export(
     kid: String,
     alg: Alg,
-    private_jwk: Jwk,
-    private_pem: Vec<u8>,
+    private_members: Map<String, Value>,
+    pkcs8: &[u8],
 ) -> Result<(OktaAppKey, RegisteredKey), KeyGenError> {
     let err = |e: String| KeyGenError(e);
-    let mut private_map = private_jwk.as_ref().clone();
-    private_map.insert("kid".into(), kid.clone().into());
-    let (public, _) =
-        jose::public_jwk(&strip_private(&private_map)).map_err(|e| err(e.to_string()))?;
-    let mut public_map = public.as_ref().clone();
-    public_map.insert("kid".into(), kid.clone().into());
+    let public_members: Map<String, Value> = private_members
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "d" | "p" | "q" | "dp" | "dq" | "qi"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let (public, _) = jose::public_jwk(&public_members).map_err(|e| err(e.to_string()))?;
     let algs: &[Alg] = match alg {
         Alg::Rs256 | Alg::Rs384 | Alg::Rs512 => &[Alg::Rs256, Alg::Rs384, Alg::Rs512],
         other => &[other][..],
@@ -216,42 +232,74 @@ fn export(
         .map(|a| a.verifier(&public).map(|v| (*a, v)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| err(e.to_string()))?;
-    let to_json = |m: &serde_json::Map<String, serde_json::Value>| {
-        serde_json::Value::Object(m.clone()).to_string()
+    let with_kid = |mut m: Map<String, Value>| {
+        m.insert("kid".into(), kid.clone().into());
+        Value::Object(m).to_string()
     };
+    let private_pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, pkcs8)
+        .map_err(|e| err(e.to_string()))?;
     let client = OktaAppKey {
         kid: kid.clone(),
         alg: alg.name().to_owned(),
-        private_jwk: to_json(&private_map),
-        private_pem: String::from_utf8(private_pem).map_err(|e| err(e.to_string()))?,
-        public_jwk: to_json(&public_map),
+        private_jwk: with_kid(private_members),
+        private_pem,
+        public_jwk: with_kid(public.to_jwk()),
     };
     Ok((client, RegisteredKey { kid, verifiers }))
 }
 
-fn strip_private(
-    m: &serde_json::Map<String, serde_json::Value>,
-) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = m.clone();
-    for k in ["d", "p", "q", "dp", "dq", "qi"] {
-        m.remove(k);
+fn b64(bytes: &[u8]) -> Value {
+    URL_SAFE_NO_PAD.encode(bytes).into()
+}
+
+/// An RSA key's JWK members, read from its PKCS#8 `RSAPrivateKey` (AWS-LC does not hand out the
+/// private components, so they come from the DER it wrote).
+fn rsa_key(pkcs8: &[u8]) -> Result<(OktaAppKey, RegisteredKey), KeyGenError> {
+    let info = pkcs8::PrivateKeyInfoRef::try_from(pkcs8).map_err(|e| KeyGenError(e.to_string()))?;
+    let k = pkcs1::RsaPrivateKeyRef::try_from(info.private_key)
+        .map_err(|e| KeyGenError(e.to_string()))?;
+    let mut m = Map::new();
+    m.insert("kty".into(), "RSA".into());
+    for (name, value) in [
+        ("n", &k.modulus),
+        ("e", &k.public_exponent),
+        ("d", &k.private_exponent),
+        ("p", &k.prime1),
+        ("q", &k.prime2),
+        ("dp", &k.exponent1),
+        ("dq", &k.exponent2),
+        ("qi", &k.coefficient),
+    ] {
+        m.insert(name.into(), b64(value.as_bytes()));
     }
-    m
+    export(kid(), Alg::Rs256, m, pkcs8)
 }
 
-fn rsa_key(k: &RsaKeyPair) -> Result<(OktaAppKey, RegisteredKey), KeyGenError> {
-    use josekit::jwk::KeyPair;
-    export(
-        kid(),
-        Alg::Rs256,
-        k.to_jwk_key_pair(),
-        k.to_pem_private_key(),
-    )
-}
-
-fn ec_key(k: &EcKeyPair, alg: Alg) -> Result<(OktaAppKey, RegisteredKey), KeyGenError> {
-    use josekit::jwk::KeyPair;
-    export(kid(), alg, k.to_jwk_key_pair(), k.to_pem_private_key())
+fn ec_key(pkcs8: &[u8], alg: Alg) -> Result<(OktaAppKey, RegisteredKey), KeyGenError> {
+    let (signing, crv, len): (&'static lc::EcdsaSigningAlgorithm, &str, usize) = match alg {
+        Alg::Es256 => (&lc::ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32),
+        Alg::Es384 => (&lc::ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48),
+        other => return Err(KeyGenError(format!("no EC key for {}", other.name()))),
+    };
+    let pair =
+        lc::EcdsaKeyPair::from_pkcs8(signing, pkcs8).map_err(|e| KeyGenError(e.to_string()))?;
+    let d = pair
+        .private_key()
+        .as_be_bytes()
+        .map_err(|e| KeyGenError(e.to_string()))?;
+    // The public key is the uncompressed point `04 || x || y`.
+    let point = pair.public_key().as_ref();
+    if point.len() != 1 + 2 * len {
+        return Err(KeyGenError(format!("unexpected {crv} point length")));
+    }
+    let (x, y) = point[1..].split_at(len);
+    let mut m = Map::new();
+    m.insert("kty".into(), "EC".into());
+    m.insert("crv".into(), crv.into());
+    m.insert("x".into(), b64(x));
+    m.insert("y".into(), b64(y));
+    m.insert("d".into(), b64(d.as_ref()));
+    export(kid(), alg, m, pkcs8)
 }
 
 /// Key ids look like Okta's: 43 characters of base64url.

@@ -180,7 +180,7 @@ pub(crate) fn verify(
             alg.name()
         ))
     })?;
-    jws.verify(verifier.as_ref())
+    jws.verify(&verifier)
         .map_err(|_| ProofError::new("The DPoP proof JWT signature is invalid."))?;
 
     let claims = &jws.claims;

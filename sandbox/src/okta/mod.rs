@@ -117,10 +117,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl OktaState {
     /// Generates the directory and the service apps.
     pub(crate) fn new(spec: &OrgSpec) -> Self {
-        // Key generation fails only if OpenSSL itself is broken; there is no sandbox without keys.
+        // Key generation fails only if AWS-LC itself is broken; there is no sandbox without keys.
         #[allow(clippy::expect_used)]
         let apps =
-            apps::generate_apps().expect("OpenSSL could not generate the Okta service app keys");
+            apps::generate_apps().expect("AWS-LC could not generate the Okta service app keys");
         Self {
             apps,
             api_token: apps::api_token(),

@@ -1,16 +1,15 @@
-//! Shared helpers for the Okta integration tests: JWS building with josekit (independent of the
+//! Shared helpers for the Okta integration tests: JWS building with AWS-LC (independent of the
 //! SDK's RustCrypto signer), client assertions, DPoP proofs and token requests.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self as lc, KeyPair as _};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idp_sandbox::okta::{OktaAppKey, OktaServiceApp};
 use idp_sandbox::{OktaDirectory, Sandbox};
-use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
-use josekit::jwk::{Jwk, KeyPair};
-use josekit::jws::JwsSigner;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -39,23 +38,64 @@ pub async fn start(users: usize, groups: usize) -> Sandbox {
         .unwrap()
 }
 
-/// `b64(header).b64(claims).b64(sig)` with any header we like (josekit signs the input only).
+/// Signs a JWS signing input; the test decides every header, the signer only signs.
+pub trait JwsSigner {
+    fn sign(&self, input: &[u8]) -> Vec<u8>;
+}
+
+struct Rsa(lc::RsaKeyPair, &'static dyn lc::RsaEncoding);
+
+impl JwsSigner for Rsa {
+    fn sign(&self, input: &[u8]) -> Vec<u8> {
+        let mut sig = vec![0; self.0.public_modulus_len()];
+        self.0
+            .sign(self.1, &SystemRandom::new(), input, &mut sig)
+            .unwrap();
+        sig
+    }
+}
+
+struct Ec(lc::EcdsaKeyPair);
+
+impl JwsSigner for Ec {
+    fn sign(&self, input: &[u8]) -> Vec<u8> {
+        self.0
+            .sign(&SystemRandom::new(), input)
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    }
+}
+
+/// `b64(header).b64(claims).b64(sig)` with any header we like.
 pub fn sign_jws(header: &Value, claims: &Value, signer: &dyn JwsSigner) -> String {
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let sig = signer.sign(input.as_bytes()).unwrap();
+    let sig = signer.sign(input.as_bytes());
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
 }
 
+/// A signer for an app key, from its PKCS#8 PEM.
 pub fn signer_for(key: &OktaAppKey) -> Box<dyn JwsSigner> {
-    let jwk = Jwk::from_bytes(key.private_jwk.as_bytes()).unwrap();
+    let (_, der) = pem_rfc7468::decode_vec(key.private_pem.as_bytes()).unwrap();
     match key.alg.as_str() {
-        "RS256" => Box::new(josekit::jws::RS256.signer_from_jwk(&jwk).unwrap()),
-        "ES256" => Box::new(josekit::jws::ES256.signer_from_jwk(&jwk).unwrap()),
-        "ES384" => Box::new(josekit::jws::ES384.signer_from_jwk(&jwk).unwrap()),
+        "RS256" => Box::new(Rsa(
+            lc::RsaKeyPair::from_pkcs8(&der).unwrap(),
+            &lc::RSA_PKCS1_SHA256,
+        )),
+        "ES256" => Box::new(Ec(lc::EcdsaKeyPair::from_pkcs8(
+            &lc::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &der,
+        )
+        .unwrap())),
+        "ES384" => Box::new(Ec(lc::EcdsaKeyPair::from_pkcs8(
+            &lc::ECDSA_P384_SHA384_FIXED_SIGNING,
+            &der,
+        )
+        .unwrap())),
         other => panic!("unexpected alg {other}"),
     }
 }
@@ -96,14 +136,19 @@ pub struct DpopKey {
 
 impl DpopKey {
     pub fn new() -> Self {
-        let pair = EcKeyPair::generate(EcCurve::P256).unwrap();
-        let public = Value::Object(pair.to_jwk_public_key().as_ref().clone());
-        let signer = Box::new(
-            josekit::jws::ES256
-                .signer_from_jwk(&pair.to_jwk_key_pair())
-                .unwrap(),
-        );
-        Self { public, signer }
+        let pair = lc::EcdsaKeyPair::generate(&lc::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        // The public key is the uncompressed point `04 || x || y`.
+        let (x, y) = pair.public_key().as_ref()[1..].split_at(32);
+        let public = json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x),
+            "y": URL_SAFE_NO_PAD.encode(y),
+        });
+        Self {
+            public,
+            signer: Box::new(Ec(pair)),
+        }
     }
 
     /// RFC 7638 thumbprint.
