@@ -208,9 +208,10 @@ fn bench(c: &mut Criterion) {
     };
 
     // The floor: what serving and HTTP cost, without decoding.
-    let mut config = TransportConfig::new(credentials(&app), "bench");
-    config.loopback_http(true);
-    let transport = config.build().expect("transport");
+    let transport = TransportConfig::new(credentials(&app), "bench")
+        .loopback_http(true)
+        .build()
+        .expect("transport");
     let floor = |limit: usize| {
         let runs: Vec<Duration> = (0..RUNS)
             .map(|_| {

@@ -20,8 +20,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use duo_auth::{AuthClient, Credentials as DuoCredentials};
-use idp_sandbox::okta::OktaServiceApp;
-use idp_sandbox::{DuoApplication, Sandbox};
+use idp_sandbox::Sandbox;
 use okta_client::key::PrivateKey;
 use okta_client::{ApiToken, Dpop, OktaClient, OktaDomain, PrivateKeyJwt};
 
@@ -156,30 +155,16 @@ pub fn okta_for_sandbox(
     auth: OktaAuth,
 ) -> Result<OktaClient, okta_client::Error> {
     let okta = &sandbox.credentials().okta;
-    let domain: OktaDomain = okta.org_url.parse()?;
-    let pkjwt = |app: &OktaServiceApp| -> Result<PrivateKeyJwt, okta_client::Error> {
-        // The sandbox hands out keys the way Okta's console does: a JWK with its kid.
-        let key = PrivateKey::from_jwk(&app.key.private_jwk)?;
-        PrivateKeyJwt::builder(&app.client_id, key)
-            .scopes(&app.scopes)
-            .build()
-    };
+    let domain = OktaDomain::try_from(okta)?;
     let builder = match auth {
-        OktaAuth::ApiToken => OktaClient::builder(domain, ApiToken::new(&okta.api_token)?),
-        OktaAuth::OAuth => OktaClient::builder(domain, pkjwt(&okta.bearer_rsa)?),
+        OktaAuth::ApiToken => OktaClient::builder(domain, ApiToken::try_from(okta)?),
+        OktaAuth::OAuth => OktaClient::builder(domain, PrivateKeyJwt::try_from(&okta.bearer_rsa)?),
+        // The DPoP app's credentials are DPoP credentials, with a fresh proof key.
         OktaAuth::Dpop => {
-            OktaClient::builder(domain, Dpop::builder(pkjwt(&okta.dpop_rsa)?).build()?)
+            OktaClient::builder(domain, okta_client::Credentials::try_from(&okta.dpop_rsa)?)
         }
     };
     builder.build()
-}
-
-fn duo_credentials(app: &DuoApplication) -> Result<DuoCredentials, duo_auth::CredentialsError> {
-    DuoCredentials::new(
-        app.integration_key.as_str(),
-        app.secret_key.as_str(),
-        app.api_host.as_str(),
-    )
 }
 
 /// A Duo Auth API client: the real account when `DUO_IKEY`/`DUO_SKEY`/`DUO_HOST` are set,
@@ -197,7 +182,7 @@ pub fn duo_auth_client(
     }
     let sandbox = sandbox.ok_or(ConfigError::Missing("DUO_IKEY"))?;
     Ok(
-        AuthClient::builder(duo_credentials(&sandbox.credentials().duo.auth)?)
+        AuthClient::builder(DuoCredentials::try_from(&sandbox.credentials().duo.auth)?)
             .loopback_http(true)
             .build()?,
     )
@@ -218,7 +203,7 @@ pub fn duo_admin_client(
     }
     let sandbox = sandbox.ok_or(ConfigError::Missing("DUO_ADMIN_IKEY"))?;
     Ok(
-        duo_admin::AdminClient::builder(duo_credentials(&sandbox.credentials().duo.admin)?)
+        duo_admin::AdminClient::builder(DuoCredentials::try_from(&sandbox.credentials().duo.admin)?)
             .loopback_http(true)
             .build()?,
     )

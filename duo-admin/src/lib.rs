@@ -32,7 +32,7 @@ use std::time::Duration;
 use duo_auth::Credentials;
 use duo_auth::retry::RetryPolicy;
 use duo_auth::runtime::Runtime;
-use duo_auth::sign::Request;
+use duo_auth::sign::{Request, SignatureVersion};
 use duo_auth::transport::{Transport, TransportConfig};
 use futures::{Stream, TryStreamExt};
 use serde::de::DeserializeOwned;
@@ -151,33 +151,45 @@ impl AdminClientBuilder {
         self
     }
 
+    /// The signature version (default v5; the Admin API accepts v2 as well).
+    pub fn signature_version(mut self, version: SignatureVersion) -> Self {
+        self.config = self.config.signature_version(version);
+        self
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.config = self.config.user_agent(user_agent);
+        self
+    }
+
     /// The timeout of each request (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.config.timeout(timeout);
+        self.config = self.config.timeout(timeout);
         self
     }
 
     /// The retry policy (default: Duo's own, 429 only).
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.config.retry(policy);
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.config = self.config.retry_policy(policy);
         self
     }
 
     /// A caller-built `reqwest::Client`.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.config.http_client(client);
+        self.config = self.config.http_client(client);
         self
     }
 
     /// The clock, timer and randomness.
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
-        self.config.runtime(runtime);
+        self.config = self.config.runtime(runtime);
         self
     }
 
     /// Plain HTTP for a loopback API host (a local sandbox).
     pub fn loopback_http(mut self, on: bool) -> Self {
-        self.config.loopback_http(on);
+        self.config = self.config.loopback_http(on);
         self
     }
 

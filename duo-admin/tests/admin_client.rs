@@ -317,7 +317,7 @@ async fn paging_survives_rate_limits_and_refuses_a_stuck_offset() {
         .loopback_http(true)
         .runtime(Arc::new(NoWait))
         .page_retries(0)
-        .retry(RetryPolicy {
+        .retry_policy(RetryPolicy {
             retry_server_errors: true,
             ..RetryPolicy::default()
         })

@@ -46,8 +46,9 @@ pub enum Error {
     /// The request could not be signed.
     #[error(transparent)]
     Sign(#[from] SignError),
-    /// No answer: the connection failed or was cut.
-    #[error("could not reach Duo: {0}")]
+    /// No answer: the connection failed or was cut. When the API host is a loopback address and
+    /// the request went out over HTTPS, the message says how to reach a local sandbox.
+    #[error("could not reach Duo: {0}{hint}", hint = loopback_hint(.0))]
     Transport(#[source] reqwest::Error),
     /// No answer within the timeout.
     #[error("Duo did not answer within {0:?}")]
@@ -73,6 +74,21 @@ pub enum Error {
         /// The raw body, for diagnosis (at most 64 KiB kept).
         body: String,
     },
+}
+
+/// The most common first-hour mistake: a client pointed at the sandbox's plain-HTTP port without
+/// `loopback_http(true)` speaks TLS to it and fails with a handshake error that names neither.
+fn loopback_hint(e: &reqwest::Error) -> &'static str {
+    let over_https_to_loopback = e.url().is_some_and(|url| {
+        url.scheme() == "https" && url.host_str().is_some_and(crate::credentials::is_loopback)
+    });
+    if over_https_to_loopback {
+        " (the API host is a loopback address: for a local sandbox's plain-HTTP port build the \
+         client with `.loopback_http(true)`; for its HTTPS port, trust its CA in the \
+         `reqwest::Client` given to `.http_client(…)`)"
+    } else {
+        ""
+    }
 }
 
 impl Error {

@@ -36,8 +36,9 @@ pub struct Envelope {
 }
 
 /// The settings of a [`Transport`], with Duo's defaults: v5 signatures, a 30 s timeout, Duo's
-/// retry policy, HTTPS.
+/// retry policy, HTTPS. A builder by value, like every builder of these crates.
 #[derive(Debug)]
+#[must_use]
 pub struct TransportConfig {
     credentials: Credentials,
     version: SignatureVersion,
@@ -65,43 +66,43 @@ impl TransportConfig {
     }
 
     /// The signature version (default v5).
-    pub fn signature_version(&mut self, version: SignatureVersion) -> &mut Self {
+    pub fn signature_version(mut self, version: SignatureVersion) -> Self {
         self.version = version;
         self
     }
 
     /// The default timeout of each request (default 30 s).
-    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+    pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// The retry policy (default: Duo's own).
-    pub fn retry(&mut self, policy: RetryPolicy) -> &mut Self {
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
     /// The `User-Agent` header.
-    pub fn user_agent(&mut self, user_agent: impl Into<String>) -> &mut Self {
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self
     }
 
     /// A caller-built `reqwest::Client`.
-    pub fn http_client(&mut self, client: reqwest::Client) -> &mut Self {
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
     }
 
     /// The clock, timer and randomness.
-    pub fn runtime(&mut self, runtime: Arc<dyn Runtime>) -> &mut Self {
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
         self.runtime = runtime;
         self
     }
 
     /// Plain HTTP for a loopback API host (a local sandbox); refused for any other host.
-    pub fn loopback_http(&mut self, on: bool) -> &mut Self {
+    pub fn loopback_http(mut self, on: bool) -> Self {
         self.loopback_http = on;
         self
     }

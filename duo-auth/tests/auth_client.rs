@@ -374,7 +374,7 @@ async fn retries_follow_the_policy_through_sandbox_faults() {
     let patient = AuthClient::builder(creds.clone())
         .loopback_http(true)
         .runtime(runtime.clone())
-        .retry(RetryPolicy {
+        .retry_policy(RetryPolicy {
             retry_server_errors: true,
             ..RetryPolicy::default()
         })
@@ -387,7 +387,7 @@ async fn retries_follow_the_policy_through_sandbox_faults() {
     faults.inject(Fault::new("/auth/v2/check", FaultKind::TooManyRequests).times(1));
     let strict = AuthClient::builder(creds.clone())
         .loopback_http(true)
-        .retry(RetryPolicy::none())
+        .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
     assert!(matches!(

@@ -125,7 +125,7 @@ fn secrets_stay_out_of_debug_and_tracing() {
         .unwrap();
         let client = duo_auth::AuthClient::builder(creds.clone())
             .loopback_http(true)
-            .retry(duo_auth::retry::RetryPolicy {
+            .retry_policy(duo_auth::retry::RetryPolicy {
                 initial_delay: std::time::Duration::from_millis(1),
                 jitter: std::time::Duration::ZERO,
                 ..Default::default()

@@ -20,6 +20,7 @@
 //! It binds only to loopback addresses.
 #![forbid(unsafe_code)]
 
+pub mod clients;
 pub mod duo;
 pub mod faults;
 pub mod okta;

@@ -48,13 +48,13 @@ pub struct AuthClientBuilder {
 impl AuthClientBuilder {
     /// The signature version (default v5).
     pub fn signature_version(mut self, version: SignatureVersion) -> Self {
-        self.config.signature_version(version);
+        self.config = self.config.signature_version(version);
         self
     }
 
     /// The timeout of each request but the synchronous `auth` (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.config.timeout(timeout);
+        self.config = self.config.timeout(timeout);
         self
     }
 
@@ -66,33 +66,33 @@ impl AuthClientBuilder {
     }
 
     /// The retry policy (default: Duo's own, 429 only; [`RetryPolicy::none`] turns it off).
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.config.retry(policy);
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.config = self.config.retry_policy(policy);
         self
     }
 
     /// The `User-Agent` header.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.config.user_agent(user_agent);
+        self.config = self.config.user_agent(user_agent);
         self
     }
 
     /// A `reqwest::Client` you built (shared connection pool, proxies, extra root certificates).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.config.http_client(client);
+        self.config = self.config.http_client(client);
         self
     }
 
     /// The clock, timer and randomness (tests substitute their own).
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
-        self.config.runtime(runtime);
+        self.config = self.config.runtime(runtime);
         self
     }
 
     /// Talk plain HTTP to a loopback API host (a local sandbox). Refused at `build` for any other
     /// host: Duo is only ever reached over HTTPS.
     pub fn loopback_http(mut self, on: bool) -> Self {
-        self.config.loopback_http(on);
+        self.config = self.config.loopback_http(on);
         self
     }
 

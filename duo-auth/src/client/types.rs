@@ -6,12 +6,44 @@ use serde::{Deserialize, Serialize};
 use crate::open_enum::open_enum;
 
 /// Which user a request is about: Duo's `username` (aliases work too) or `user_id`.
+///
+/// A plain string is a username, the common case:
+///
+/// ```
+/// use duo_auth::client::UserRef;
+///
+/// assert_eq!(UserRef::from("jane.doe"), UserRef::Username("jane.doe".into()));
+/// let by_id = UserRef::UserId("DUJZ2U4L80HT45MQ4EOQ".into());
+/// # let _ = by_id;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum UserRef {
     /// `username` (or one of the user's aliases).
     Username(String),
     /// `user_id`.
     UserId(String),
+}
+
+impl From<&str> for UserRef {
+    /// A username (or alias).
+    fn from(username: &str) -> Self {
+        UserRef::Username(username.to_owned())
+    }
+}
+
+impl From<String> for UserRef {
+    /// A username (or alias).
+    fn from(username: String) -> Self {
+        UserRef::Username(username)
+    }
+}
+
+impl From<&String> for UserRef {
+    /// A username (or alias).
+    fn from(username: &String) -> Self {
+        UserRef::Username(username.clone())
+    }
 }
 
 impl UserRef {
