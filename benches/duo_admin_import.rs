@@ -193,7 +193,7 @@ fn bench(c: &mut Criterion) {
     // One page first: the connection is open and the sandbox has what it serves ready, so the
     // memory figure is the import's.
     rt.block_on(async {
-        let mut pages = std::pin::pin!(client.user_pages());
+        let mut pages = client.user_pages();
         pages.try_next().await.expect("first page").expect("a page");
     });
 

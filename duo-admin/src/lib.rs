@@ -12,7 +12,7 @@
 //! use futures::TryStreamExt;
 //! let creds = duo_auth::Credentials::new("DI…", "…", "api-xxxxxxxx.duosecurity.com")?;
 //! let admin = duo_admin::AdminClient::builder(creds).build()?;
-//! let mut users = std::pin::pin!(admin.users());
+//! let mut users = admin.users();
 //! while let Some(user) = users.try_next().await? {
 //!     println!("{} {:?}", user.username, user.status);
 //! }
@@ -34,7 +34,7 @@ use duo_auth::retry::RetryPolicy;
 use duo_auth::runtime::Runtime;
 use duo_auth::sign::{Request, SignatureVersion};
 use duo_auth::transport::{Transport, TransportConfig};
-use futures::{Stream, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -439,16 +439,21 @@ impl AdminClient {
         path: String,
         params: Vec<(String, String)>,
         max: u32,
-    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<T, Error>> + Send + Unpin + 'static {
+        // Boxed so that callers can `.try_next()` without pinning; one allocation per listing.
         self.pages(path, params, max)
             .map_ok(|page: Page<T>| futures::stream::iter(page.items.into_iter().map(Ok)))
             .try_flatten()
+            .boxed()
     }
 
     /// Every user, page by page, with Duo's paging metadata (for callers that check the listing
     /// stayed consistent, like the [`import`] module).
-    pub fn user_pages(&self) -> impl Stream<Item = Result<Page<User>, Error>> + Send + 'static {
+    pub fn user_pages(
+        &self,
+    ) -> impl Stream<Item = Result<Page<User>, Error>> + Send + Unpin + 'static {
         self.pages("/admin/v1/users".into(), Vec::new(), USERS_MAX)
+            .boxed()
     }
 
     /// Collects a stream into a vector (for small listings).
@@ -457,7 +462,7 @@ impl AdminClient {
     }
 
     /// Every user.
-    pub fn users(&self) -> impl Stream<Item = Result<User, Error>> + Send + 'static {
+    pub fn users(&self) -> impl Stream<Item = Result<User, Error>> + Send + Unpin + 'static {
         self.paged("/admin/v1/users".into(), Vec::new(), USERS_MAX)
     }
 
@@ -477,7 +482,7 @@ impl AdminClient {
     pub fn users_by_usernames(
         &self,
         usernames: &[String],
-    ) -> impl Stream<Item = Result<User, Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<User, Error>> + Send + Unpin + 'static {
         let list = serde_json::to_string(usernames).unwrap_or_else(|_| "[]".to_owned());
         self.paged(
             "/admin/v1/users".into(),
@@ -490,7 +495,7 @@ impl AdminClient {
     pub fn users_by_ids(
         &self,
         user_ids: &[String],
-    ) -> impl Stream<Item = Result<User, Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<User, Error>> + Send + Unpin + 'static {
         let list = serde_json::to_string(user_ids).unwrap_or_else(|_| "[]".to_owned());
         self.paged(
             "/admin/v1/users".into(),
@@ -512,7 +517,7 @@ impl AdminClient {
     pub fn user_phones(
         &self,
         user_id: &str,
-    ) -> impl Stream<Item = Result<Phone, Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Phone, Error>> + Send + Unpin + 'static {
         let path = format!(
             "/admin/v1/users/{}/phones",
             duo_auth::sign::encode_path_segment(user_id)
@@ -524,7 +529,7 @@ impl AdminClient {
     pub fn user_groups(
         &self,
         user_id: &str,
-    ) -> impl Stream<Item = Result<Group, Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Group, Error>> + Send + Unpin + 'static {
         let path = format!(
             "/admin/v1/users/{}/groups",
             duo_auth::sign::encode_path_segment(user_id)
@@ -533,7 +538,7 @@ impl AdminClient {
     }
 
     /// Every group.
-    pub fn groups(&self) -> impl Stream<Item = Result<Group, Error>> + Send + 'static {
+    pub fn groups(&self) -> impl Stream<Item = Result<Group, Error>> + Send + Unpin + 'static {
         self.paged("/admin/v1/groups".into(), Vec::new(), OTHERS_MAX)
     }
 
@@ -541,7 +546,7 @@ impl AdminClient {
     pub fn group_members(
         &self,
         group_id: &str,
-    ) -> impl Stream<Item = Result<GroupMember, Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<GroupMember, Error>> + Send + Unpin + 'static {
         let path = format!(
             "/admin/v2/groups/{}/users",
             duo_auth::sign::encode_path_segment(group_id)
@@ -550,12 +555,12 @@ impl AdminClient {
     }
 
     /// Every phone.
-    pub fn phones(&self) -> impl Stream<Item = Result<Phone, Error>> + Send + 'static {
+    pub fn phones(&self) -> impl Stream<Item = Result<Phone, Error>> + Send + Unpin + 'static {
         self.paged("/admin/v1/phones".into(), Vec::new(), OTHERS_MAX)
     }
 
     /// Every administrator (needs the "Grant administrators" permission).
-    pub fn admins(&self) -> impl Stream<Item = Result<Admin, Error>> + Send + 'static {
+    pub fn admins(&self) -> impl Stream<Item = Result<Admin, Error>> + Send + Unpin + 'static {
         self.paged("/admin/v1/admins".into(), Vec::new(), OTHERS_MAX)
     }
 

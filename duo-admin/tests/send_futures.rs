@@ -7,6 +7,7 @@ use duo_admin::import::{ImportOptions, PortalUser, all_users, import};
 use duo_admin::review::AccessReview;
 
 fn send<T: Send>(_: T) {}
+fn unpin<T: Unpin>(_: T) {}
 
 #[allow(dead_code)] // type-checked, never run
 fn futures_are_send(client: &AdminClient, portal: &[PortalUser], options: &ImportOptions) {
@@ -22,4 +23,19 @@ fn futures_are_send(client: &AdminClient, portal: &[PortalUser], options: &Impor
     send(client.admins());
     send(client.phones());
     send(client.create_user(&Default::default()));
+}
+
+/// Every public listing can be polled with `.try_next()` without pinning it first.
+#[allow(dead_code)]
+fn streams_are_unpin(client: &AdminClient) {
+    unpin(client.users());
+    unpin(client.user_pages());
+    unpin(client.users_by_usernames(&[]));
+    unpin(client.users_by_ids(&[]));
+    unpin(client.user_phones(""));
+    unpin(client.user_groups(""));
+    unpin(client.groups());
+    unpin(client.group_members(""));
+    unpin(client.admins());
+    unpin(client.phones());
 }

@@ -170,3 +170,41 @@ fn secrets_stay_out_of_debug_and_tracing() {
     }
     assert!(debug.contains("[redacted]"));
 }
+
+/// The first-hour mistake: the sandbox's plain-HTTP port without `loopback_http(true)`. The
+/// client speaks TLS to it; the error must say what to change, not only "handshake failed".
+#[tokio::test]
+async fn https_to_a_plain_http_loopback_host_names_loopback_http() {
+    let sandbox = idp_sandbox::Sandbox::builder().users(1).start().await.unwrap();
+    let app = &sandbox.credentials().duo.auth;
+    let creds = duo_auth::Credentials::try_from(app).unwrap();
+    let client = duo_auth::AuthClient::builder(creds.clone())
+        .retry_policy(duo_auth::retry::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let err = client.check().await.unwrap_err();
+    assert!(matches!(err, duo_auth::Error::Transport(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(".loopback_http(true)"), "{text}");
+
+    // With it, the same credentials work; a refused plain-HTTP connection carries no hint.
+    let client = duo_auth::AuthClient::builder(creds)
+        .loopback_http(true)
+        .build()
+        .unwrap();
+    client.check().await.unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let nobody = duo_auth::Credentials::new("DIXX", "s", host.as_str()).unwrap();
+    let err = duo_auth::AuthClient::builder(nobody)
+        .retry_policy(duo_auth::retry::RetryPolicy::none())
+        .loopback_http(true)
+        .build()
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, duo_auth::Error::Transport(_)), "{err:?}");
+    assert!(!err.to_string().contains("loopback_http"), "{err}");
+}

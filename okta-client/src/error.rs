@@ -361,7 +361,25 @@ impl fmt::Display for OAuthError {
         if let Some(d) = &self.description {
             write!(f, ": {d}")?;
         }
-        f.write_str(&request_id_suffix(&self.request_id))
+        f.write_str(&request_id_suffix(&self.request_id))?;
+        f.write_str(self.hint())
+    }
+}
+
+impl OAuthError {
+    /// What usually causes this error and how to fix it, for the mistakes integrators make first;
+    /// empty when there is no such advice. Part of the `Display` text.
+    pub fn hint(&self) -> &'static str {
+        let description = self.description.as_deref().unwrap_or_default();
+        match self.error.as_str() {
+            // Okta's answer to a token request without a proof, from an app that requires DPoP.
+            "invalid_dpop_proof" if description.contains("missing") => {
+                " — the app requires DPoP-bound tokens (\"Require Demonstrating Proof of \
+                 Possession\"): wrap its credentials in `okta_client::Dpop` \
+                 (`Dpop::builder(private_key_jwt).build()`)"
+            }
+            _ => "",
+        }
     }
 }
 

@@ -102,7 +102,7 @@ impl OktaClient {
     pub fn list_groups(
         &self,
         query: &GroupQuery,
-    ) -> impl Stream<Item = Result<Group>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Group>> + Send + Unpin + 'static {
         let first = self.api_url(&["api", "v1", "groups"]).map(|mut url| {
             {
                 let mut pairs = url.query_pairs_mut();
@@ -125,7 +125,8 @@ impl OktaClient {
             }
             s
         });
-        self.items(first)
+        // Boxed so that callers can `.try_next()` without pinning; one allocation per listing.
+        self.items(first).boxed()
     }
 
     /// `GET /api/v1/groups/{id}/users`, every page (of the client's member page limit), as a
@@ -133,7 +134,7 @@ impl OktaClient {
     pub fn list_group_members(
         &self,
         group_id: &str,
-    ) -> impl Stream<Item = Result<User>> + Send + 'static {
+    ) -> impl Stream<Item = Result<User>> + Send + Unpin + 'static {
         let first = self
             .api_url(&["api", "v1", "groups", group_id, "users"])
             .map(|mut url| {
@@ -141,7 +142,7 @@ impl OktaClient {
                     .append_pair("limit", &self.inner.member_page_limit.to_string());
                 String::from(url)
             });
-        self.items(first)
+        self.items(first).boxed()
     }
 
     /// Every group matching `query`, collected.
