@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use duo_admin::AdminClient;
-use duo_admin::import::{ImportOptions, PortalUser, import};
+use duo_admin::import::{ImportOptions, PortalIdentity, import};
 use duo_auth::Credentials;
 use duo_auth::sign::Request;
 use duo_auth::transport::{Transport, TransportConfig};
@@ -140,14 +140,11 @@ fn bench(c: &mut Criterion) {
         .loopback_http(true)
         .build()
         .expect("client");
-    let portal: Vec<PortalUser> = sandbox
+    let portal: Vec<PortalIdentity> = sandbox
         .duo()
         .users()
         .into_iter()
-        .map(|u| PortalUser {
-            username: u.username,
-            email: None,
-        })
+        .map(|u| PortalIdentity::new(u.username))
         .collect();
     // The same client, fetching one page after the other (to show what prefetching gives).
     let sequential = AdminClient::builder(credentials(&app))

@@ -18,7 +18,7 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use duo_admin::import::{self, Authenticator, DuoRef, ImportOptions, PortalUser};
+use duo_admin::import::{self, Authenticator, DuoRef, ImportOptions, PortalIdentity};
 use duo_admin::review::AccessReview;
 use duo_okta_sdk::config;
 use duo_okta_sdk::portal::{self, PortalStore};
@@ -104,30 +104,27 @@ async fn run() -> Result<()> {
         .map(|u| u.login().as_str().to_owned())
         .collect();
     let username_of = |login: &str| login.split('@').next().unwrap_or(login).to_owned();
-    let portal: Vec<PortalUser> = logins
+    let portal: Vec<PortalIdentity> = logins
         .iter()
-        .map(|login| PortalUser {
-            username: username_of(login),
-            email: login.contains('@').then(|| login.clone()),
+        .map(|login| {
+            let identity = PortalIdentity::new(username_of(login));
+            if login.contains('@') {
+                identity.email(login.as_str())
+            } else {
+                identity
+            }
         })
         .collect();
     // Back from the importer's usernames to portal logins (a username shared by two logins is
     // a conflict the importer reports, so it is never linked).
     let login_of: std::collections::HashMap<String, &String> =
         logins.iter().map(|l| (username_of(l), l)).collect();
-    let options = ImportOptions {
-        explicit: args
-            .links
-            .iter()
-            .map(|(login, duo)| {
-                (
-                    login.split('@').next().unwrap_or(login).to_owned(),
-                    duo.clone(),
-                )
-            })
-            .collect(),
-        ..ImportOptions::default()
-    };
+    let options = args
+        .links
+        .iter()
+        .fold(ImportOptions::default(), |options, (login, duo)| {
+            options.explicit(username_of(login), duo.clone())
+        });
 
     eprintln!("reading Duo users (every page, paced, retried on 429/5xx)…");
     let report = import::import(&client, &portal, &options, |p| {
@@ -239,6 +236,8 @@ fn describe(a: &Authenticator) -> portal::Authenticator {
             "webauthn",
             name.clone().unwrap_or_else(|| "security key".to_owned()),
         ),
+        // A kind of authenticator a later version of the crate knows.
+        _ => ("other", String::new()),
     };
     portal::Authenticator::new(kind, label.trim())
 }

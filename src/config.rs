@@ -203,8 +203,10 @@ pub fn duo_admin_client(
     }
     let sandbox = sandbox.ok_or(ConfigError::Missing("DUO_ADMIN_IKEY"))?;
     Ok(
-        duo_admin::AdminClient::builder(DuoCredentials::try_from(&sandbox.credentials().duo.admin)?)
-            .loopback_http(true)
-            .build()?,
+        duo_admin::AdminClient::builder(DuoCredentials::try_from(
+            &sandbox.credentials().duo.admin,
+        )?)
+        .loopback_http(true)
+        .build()?,
     )
 }

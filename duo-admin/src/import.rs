@@ -24,17 +24,46 @@ pub use matching::match_users;
 use matching::{Claims, PortalIndex, PortalSide, decide, unmatched_duo};
 use reading::{ImportDecode, Read};
 
-/// A portal user to match.
+/// What the importer knows of one portal user: the identifiers it matches Duo users on.
+///
+/// Not `role_sync::PortalUser`, which is the same person's roles: the importer needs only the
+/// username and email, the sync engine only the login and grants.
+///
+/// ```
+/// use duo_admin::import::PortalIdentity;
+///
+/// let jane = PortalIdentity::new("jane.doe").email("jane@corp.example");
+/// assert_eq!(jane.email.as_deref(), Some("jane@corp.example"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PortalUser {
+#[non_exhaustive]
+pub struct PortalIdentity {
     /// The portal's username.
     pub username: String,
     /// The portal's email for the user, if any.
     pub email: Option<String>,
 }
 
+impl PortalIdentity {
+    /// A portal user known by `username`, with no email.
+    pub fn new(username: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            email: None,
+        }
+    }
+
+    /// Builder: the portal's email for the user (matched against Duo emails).
+    #[must_use]
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+}
+
 /// A Duo user named in an explicit mapping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum DuoRef {
     /// By user id.
     UserId(String),
@@ -44,6 +73,7 @@ pub enum DuoRef {
 
 /// How to match.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportOptions {
     /// Explicit portal username → Duo user pairs (authentik's import endpoint takes these).
     pub explicit: Vec<(String, DuoRef)>,
@@ -53,6 +83,36 @@ pub struct ImportOptions {
     pub by_email: bool,
     /// How many times to restart a walk that saw the account change (default 2).
     pub max_restarts: u32,
+}
+
+impl ImportOptions {
+    /// Builder: match `portal_username` to this Duo user, before any other rule.
+    #[must_use]
+    pub fn explicit(mut self, portal_username: impl Into<String>, duo_user: DuoRef) -> Self {
+        self.explicit.push((portal_username.into(), duo_user));
+        self
+    }
+
+    /// Builder: whether portal usernames are matched against Duo aliases too.
+    #[must_use]
+    pub fn by_alias(mut self, on: bool) -> Self {
+        self.by_alias = on;
+        self
+    }
+
+    /// Builder: whether portal emails are matched against Duo emails.
+    #[must_use]
+    pub fn by_email(mut self, on: bool) -> Self {
+        self.by_email = on;
+        self
+    }
+
+    /// Builder: how many times a walk that saw the account change is restarted.
+    #[must_use]
+    pub fn max_restarts(mut self, n: u32) -> Self {
+        self.max_restarts = n;
+        self
+    }
 }
 
 impl Default for ImportOptions {
@@ -69,6 +129,7 @@ impl Default for ImportOptions {
 /// How a match was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MatchedBy {
     /// The explicit mapping.
     Explicit,
@@ -83,6 +144,7 @@ pub enum MatchedBy {
 /// An enrolled authenticator of a Duo user.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Authenticator {
     /// A phone (Duo Mobile, SMS, voice).
     Phone {
@@ -155,6 +217,7 @@ fn authenticators(user: &User) -> Vec<Authenticator> {
 
 /// A portal user matched to a Duo user.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Matched {
     /// The portal username.
     pub portal_username: String,
@@ -174,6 +237,7 @@ pub struct Matched {
 
 /// A Duo group a matched user is in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct DuoGroup {
     /// Group id.
     pub group_id: String,
@@ -184,6 +248,7 @@ pub struct DuoGroup {
 /// An ambiguity the importer refuses to resolve.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Conflict {
     /// One portal user matches several Duo users.
     PortalUserMatchesSeveral {
@@ -210,6 +275,7 @@ pub enum Conflict {
 
 /// A Duo user nobody in the portal matched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct UnmatchedDuoUser {
     /// User id.
     pub user_id: String,
@@ -219,6 +285,7 @@ pub struct UnmatchedDuoUser {
 
 /// The outcome of an import, every list in a stable order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ImportReport {
     /// Matched users, by portal username.
     pub matched: Vec<Matched>,
@@ -234,6 +301,7 @@ pub struct ImportReport {
 
 /// Progress of a long walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Pages read so far (in this attempt).
     pub pages: usize,
@@ -450,7 +518,7 @@ impl Collect for Imported {
 /// dropped), and the client stays usable.
 pub async fn import(
     client: &AdminClient,
-    portal: &[PortalUser],
+    portal: &[PortalIdentity],
     options: &ImportOptions,
     progress: impl FnMut(Progress),
 ) -> Result<ImportReport, Error> {
@@ -489,7 +557,7 @@ pub async fn import(
 fn report_of(
     walked: Imported,
     index: &PortalIndex,
-    portal: &[PortalUser],
+    portal: &[PortalIdentity],
     side: &mut PortalSide,
     options: &ImportOptions,
 ) -> ImportReport {

@@ -47,6 +47,7 @@ open_enum! {
 
 /// A group, as listed or as embedded in a user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Group {
     /// Group id.
     pub group_id: String,
@@ -74,6 +75,7 @@ pub struct Group {
 
 /// A phone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Phone {
     /// Phone id.
     pub phone_id: String,
@@ -126,6 +128,7 @@ pub struct Phone {
 
 /// A hardware or software token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Token {
     /// Token id.
     pub token_id: String,
@@ -139,6 +142,7 @@ pub struct Token {
 
 /// A WebAuthn credential (security key or platform authenticator).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct WebAuthnCredential {
     /// The credential's key.
     #[serde(default)]
@@ -156,6 +160,7 @@ pub struct WebAuthnCredential {
 
 /// A Duo user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct User {
     /// User id.
     pub user_id: String,
@@ -339,6 +344,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MaybeText<'a> {
 
 /// A member of a group (`/admin/v2/groups/{id}/users`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GroupMember {
     /// User id.
     pub user_id: String,
@@ -348,6 +354,7 @@ pub struct GroupMember {
 
 /// A Duo administrator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Admin {
     /// Admin id.
     pub admin_id: String,
@@ -373,6 +380,7 @@ pub struct Admin {
 
 /// A user to create.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
 pub struct NewUser {
     /// Username (required).
     pub username: String,
@@ -391,6 +399,56 @@ pub struct NewUser {
     /// `active` (default), `bypass` or `disabled`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+}
+
+impl NewUser {
+    /// A user to create with this username and nothing else set.
+    ///
+    /// ```
+    /// let user = duo_admin::NewUser::new("jane.doe").email("jane@corp.example");
+    /// assert_eq!(user.username, "jane.doe");
+    /// ```
+    pub fn new(username: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Builder: the full name.
+    #[must_use]
+    pub fn realname(mut self, realname: impl Into<String>) -> Self {
+        self.realname = Some(realname.into());
+        self
+    }
+
+    /// Builder: the email address.
+    #[must_use]
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// Builder: the given name.
+    #[must_use]
+    pub fn firstname(mut self, firstname: impl Into<String>) -> Self {
+        self.firstname = Some(firstname.into());
+        self
+    }
+
+    /// Builder: the family name.
+    #[must_use]
+    pub fn lastname(mut self, lastname: impl Into<String>) -> Self {
+        self.lastname = Some(lastname.into());
+        self
+    }
+
+    /// Builder: `active`, `bypass` or `disabled`.
+    #[must_use]
+    pub fn status(mut self, status: impl Into<String>) -> Self {
+        self.status = Some(status.into());
+        self
+    }
 }
 
 #[cfg(test)]

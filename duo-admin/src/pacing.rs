@@ -15,6 +15,7 @@ use duo_auth::sign::Method;
 
 /// The endpoint classes paced separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EndpointClass {
     /// Reads (GET), except logs.
     Read,

@@ -9,6 +9,7 @@ use crate::{AdminClient, Error};
 
 /// A user, as an access review lists them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ReviewUser {
     /// User id.
     pub user_id: String,
@@ -30,6 +31,7 @@ pub struct ReviewUser {
 
 /// An administrator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ReviewAdmin {
     /// Admin id.
     pub admin_id: String,
@@ -47,6 +49,7 @@ pub struct ReviewAdmin {
 
 /// A group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ReviewGroup {
     /// Group id.
     pub group_id: String,
@@ -58,6 +61,7 @@ pub struct ReviewGroup {
 
 /// One user's membership of one group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[non_exhaustive]
 pub struct Membership {
     /// Group id.
     pub group_id: String,
@@ -67,6 +71,7 @@ pub struct Membership {
 
 /// Everything an access review reads, each list sorted by id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct AccessReview {
     /// Users.
     pub users: Vec<ReviewUser>,

@@ -184,33 +184,19 @@ async fn writes_create_users_and_memberships() {
         .unwrap();
     let admin = client(&sandbox.credentials().duo.admin, None);
     let user = admin
-        .create_user(&NewUser {
-            username: "new.hire".into(),
-            email: Some("new.hire@example.com".into()),
-            ..Default::default()
-        })
+        .create_user(&NewUser::new("new.hire").email("new.hire@example.com"))
         .await
         .unwrap();
     assert_eq!(user.username, "new.hire");
     let dup = admin
-        .create_user(&NewUser {
-            username: "new.hire".into(),
-            ..Default::default()
-        })
+        .create_user(&NewUser::new("new.hire"))
         .await
         .unwrap_err();
     assert_eq!(dup.duo_code(), Some(40003));
     let created = admin
         .bulk_create(&[
-            NewUser {
-                username: "bulk.one".into(),
-                ..Default::default()
-            },
-            NewUser {
-                username: "bulk.two".into(),
-                realname: Some("Bulk Two".into()),
-                ..Default::default()
-            },
+            NewUser::new("bulk.one"),
+            NewUser::new("bulk.two").realname("Bulk Two"),
         ])
         .await
         .unwrap();
@@ -416,21 +402,9 @@ async fn pacing_spaces_requests_per_endpoint_class() {
         "waits 1+2+3+4 s minus elapsed time: {waits:?}"
     );
     // Writes are paced on their own budget: the first write is not held back by the reads.
-    paced
-        .create_user(&NewUser {
-            username: "paced.one".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    paced.create_user(&NewUser::new("paced.one")).await.unwrap();
     assert_eq!(recorder.0.lock().unwrap().len(), 4);
-    paced
-        .create_user(&NewUser {
-            username: "paced.two".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    paced.create_user(&NewUser::new("paced.two")).await.unwrap();
     let waits = recorder.0.lock().unwrap().clone();
     assert!(
         waits.len() == 5 && waits[4] > Duration::from_secs(9),

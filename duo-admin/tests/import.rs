@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use duo_admin::AdminClient;
-use duo_admin::import::{Conflict, DuoRef, ImportOptions, MatchedBy, PortalUser, import};
+use duo_admin::import::{Conflict, DuoRef, ImportOptions, MatchedBy, PortalIdentity, import};
 use duo_admin::review::AccessReview;
 use duo_auth::Credentials;
 use duo_auth::runtime::{Runtime, SleepFuture};
@@ -43,13 +43,10 @@ fn client(app: &DuoApplication) -> AdminClient {
 }
 
 /// A portal with one user per Duo user, by username.
-fn portal_of_usernames(duo: &idp_sandbox::DuoAccount) -> Vec<PortalUser> {
+fn portal_of_usernames(duo: &idp_sandbox::DuoAccount) -> Vec<PortalIdentity> {
     duo.users()
         .into_iter()
-        .map(|u| PortalUser {
-            username: u.username,
-            email: None,
-        })
+        .map(|u| PortalIdentity::new(u.username))
         .collect()
 }
 
@@ -84,31 +81,18 @@ async fn imports_ten_thousand_users_exactly_through_faults() {
             _ => (u.username.clone(), None, MatchedBy::Username),
         };
         expected_by.insert(name.to_lowercase(), (u.user_id.clone(), how));
-        portal.push(PortalUser {
-            username: name,
-            email,
+        let identity = PortalIdentity::new(name);
+        portal.push(match email {
+            Some(email) => identity.email(email),
+            None => identity,
         });
     }
-    portal.push(PortalUser {
-        username: "twin-a".into(),
-        email: Some(users[5].email.clone()),
-    });
-    portal.push(PortalUser {
-        username: "twin-b".into(),
-        email: Some(users[5].email.to_uppercase()),
-    });
-    portal.push(PortalUser {
-        username: "shared.alias".into(),
-        email: None,
-    });
-    portal.push(PortalUser {
-        username: "only.in.portal".into(),
-        email: Some("nobody@example.org".into()),
-    });
-    let options = ImportOptions {
-        explicit: vec![("ROOT".into(), DuoRef::UserId(users[13].user_id.clone()))],
-        ..ImportOptions::default()
-    };
+    portal.push(PortalIdentity::new("twin-a").email(users[5].email.clone()));
+    portal.push(PortalIdentity::new("twin-b").email(users[5].email.to_uppercase()));
+    portal.push(PortalIdentity::new("shared.alias"));
+    portal.push(PortalIdentity::new("only.in.portal").email("nobody@example.org"));
+    let options =
+        ImportOptions::default().explicit("ROOT", DuoRef::UserId(users[13].user_id.clone()));
 
     // Faults mid-run: a burst of 429s, a 5xx, a truncated page.
     let faults = sandbox.faults();
@@ -450,27 +434,21 @@ async fn the_importers_own_reading_matches_like_whole_users() {
     let users = duo.users();
     assert!(duo.add_alias(&users[1].username, "shared.alias"));
     assert!(duo.add_alias(&users[3].username, "shared.alias"));
-    let mut portal: Vec<PortalUser> = users
+    let mut portal: Vec<PortalIdentity> = users
         .iter()
         .enumerate()
         .skip(5)
-        .map(|(i, u)| PortalUser {
-            username: if i % 7 == 0 {
-                format!("other-{i}")
+        .map(|(i, u)| {
+            if i % 7 == 0 {
+                PortalIdentity::new(format!("other-{i}")).email(u.email.clone())
             } else {
-                u.username.to_uppercase()
-            },
-            email: (i % 7 == 0).then(|| u.email.clone()),
+                PortalIdentity::new(u.username.to_uppercase())
+            }
         })
         .collect();
-    portal.push(PortalUser {
-        username: "shared.alias".into(),
-        email: None,
-    });
-    let options = ImportOptions {
-        explicit: vec![("x".into(), DuoRef::Username(users[2].username.clone()))],
-        ..ImportOptions::default()
-    };
+    portal.push(PortalIdentity::new("shared.alias"));
+    let options =
+        ImportOptions::default().explicit("x", DuoRef::Username(users[2].username.clone()));
     let admin = client(&sandbox.credentials().duo.admin);
     let imported = import(&admin, &portal, &options, |_| {}).await.unwrap();
     let whole = duo_admin::import::all_users(&admin, 2, |_| {})

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use duo_admin::AdminClient;
-use duo_admin::import::{ImportOptions, PortalUser, import};
+use duo_admin::import::{ImportOptions, PortalIdentity, import};
 use futures::TryStreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -126,11 +126,8 @@ async fn misleading_hints_cost_requests_not_users() {
     }
 
     // The importer's own reading walks the same way.
-    let portal: Vec<PortalUser> = (0..USERS)
-        .map(|i| PortalUser {
-            username: format!("USER{i}"),
-            email: None,
-        })
+    let portal: Vec<PortalIdentity> = (0..USERS)
+        .map(|i| PortalIdentity::new(format!("USER{i}")))
         .collect();
     let report = import(&admin, &portal, &ImportOptions::default(), |_| {})
         .await

@@ -3,14 +3,14 @@
 //! held across an `.await`, say), this file no longer compiles.
 
 use duo_admin::AdminClient;
-use duo_admin::import::{ImportOptions, PortalUser, all_users, import};
+use duo_admin::import::{ImportOptions, PortalIdentity, all_users, import};
 use duo_admin::review::AccessReview;
 
 fn send<T: Send>(_: T) {}
 fn unpin<T: Unpin>(_: T) {}
 
 #[allow(dead_code)] // type-checked, never run
-fn futures_are_send(client: &AdminClient, portal: &[PortalUser], options: &ImportOptions) {
+fn futures_are_send(client: &AdminClient, portal: &[PortalIdentity], options: &ImportOptions) {
     send(import(client, portal, options, |_| {}));
     send(all_users(client, 2, |_| {}));
     send(AccessReview::read(client));

@@ -175,7 +175,11 @@ fn secrets_stay_out_of_debug_and_tracing() {
 /// client speaks TLS to it; the error must say what to change, not only "handshake failed".
 #[tokio::test]
 async fn https_to_a_plain_http_loopback_host_names_loopback_http() {
-    let sandbox = idp_sandbox::Sandbox::builder().users(1).start().await.unwrap();
+    let sandbox = idp_sandbox::Sandbox::builder()
+        .users(1)
+        .start()
+        .await
+        .unwrap();
     let app = &sandbox.credentials().duo.auth;
     let creds = duo_auth::Credentials::try_from(app).unwrap();
     let client = duo_auth::AuthClient::builder(creds.clone())

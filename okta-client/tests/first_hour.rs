@@ -35,7 +35,10 @@ async fn a_listing_is_read_with_try_next_and_no_pin() {
         assert!(!group.id.is_empty());
         listed += 1;
     }
-    assert_eq!(listed, client.groups(&GroupQuery::default()).await.unwrap().len());
+    assert_eq!(
+        listed,
+        client.groups(&GroupQuery::default()).await.unwrap().len()
+    );
     assert!(listed > 0);
 }
 
@@ -64,5 +67,8 @@ async fn an_app_that_requires_dpop_says_so_when_called_without_it() {
         .unwrap();
     client.groups(&GroupQuery::default()).await.unwrap();
     let refused = client.group_members("00gNOSUCHGROUP").await.unwrap_err();
-    assert!(!refused.to_string().contains("okta_client::Dpop"), "{refused}");
+    assert!(
+        !refused.to_string().contains("okta_client::Dpop"),
+        "{refused}"
+    );
 }

@@ -117,7 +117,11 @@ mod tests {
 
         let domain = okta_client::OktaDomain::try_from(&creds.okta).unwrap();
         let token = okta_client::ApiToken::try_from(&creds.okta).unwrap();
-        let apps = [&creds.okta.bearer_rsa, &creds.okta.dpop_rsa, &creds.okta.dpop_ec];
+        let apps = [
+            &creds.okta.bearer_rsa,
+            &creds.okta.dpop_rsa,
+            &creds.okta.dpop_ec,
+        ];
         let mut clients = vec![okta_client::OktaClient::builder(domain.clone(), token)];
         for app in apps {
             let jwt = okta_client::PrivateKeyJwt::try_from(app).unwrap();
@@ -131,7 +135,10 @@ mod tests {
                 "{}",
                 app.name
             );
-            clients.push(okta_client::OktaClient::builder(domain.clone(), credentials));
+            clients.push(okta_client::OktaClient::builder(
+                domain.clone(),
+                credentials,
+            ));
         }
         // Each one is accepted by the org: the token endpoint checked the assertion (and the
         // DPoP proofs), the resource API the token.

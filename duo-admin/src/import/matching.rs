@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use super::{
-    Conflict, DuoRef, ImportOptions, ImportReport, Matched, MatchedBy, PortalUser,
+    Conflict, DuoRef, ImportOptions, ImportReport, Matched, MatchedBy, PortalIdentity,
     UnmatchedDuoUser, authenticators, groups,
 };
 use crate::models::User;
@@ -133,7 +133,7 @@ pub(super) struct PortalIndex {
 }
 
 impl PortalIndex {
-    pub(super) fn new(portal: &[PortalUser], options: &ImportOptions) -> Self {
+    pub(super) fn new(portal: &[PortalIdentity], options: &ImportOptions) -> Self {
         // A later mapping of the same portal username replaces an earlier one.
         let explicit_keys: HashMap<Cow<'_, str>, usize> = options
             .explicit
@@ -251,7 +251,7 @@ pub(super) struct PortalSide {
 }
 
 impl PortalSide {
-    pub(super) fn new(portal: &[PortalUser]) -> Self {
+    pub(super) fn new(portal: &[PortalIdentity]) -> Self {
         let mut order: Vec<usize> = (0..portal.len()).collect();
         order.sort_unstable_by(|a, b| portal[*a].username.cmp(&portal[*b].username));
         let same_as_before = std::iter::once(false)
@@ -289,7 +289,7 @@ pub(super) struct Decisions {
 pub(super) fn decide<'d>(
     claims: &Claims,
     index: &PortalIndex,
-    portal: &[PortalUser],
+    portal: &[PortalIdentity],
     side: &mut PortalSide,
     options: &ImportOptions,
     duo_len: usize,
@@ -417,7 +417,11 @@ pub(super) fn unmatched_duo<'d>(
 
 /// Matches portal users to Duo users (pure: no IO). A user id listed more than once counts
 /// once, as its first listing (as in [`import`](super::import)'s walk).
-pub fn match_users(duo: &[User], portal: &[PortalUser], options: &ImportOptions) -> ImportReport {
+pub fn match_users(
+    duo: &[User],
+    portal: &[PortalIdentity],
+    options: &ImportOptions,
+) -> ImportReport {
     let mut seen = std::collections::HashSet::with_capacity(duo.len());
     let duo: Vec<&User> = duo
         .iter()

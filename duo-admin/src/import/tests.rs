@@ -18,7 +18,7 @@ mod reference {
 
     pub(super) fn match_users(
         duo: &[User],
-        portal: &[PortalUser],
+        portal: &[PortalIdentity],
         options: &ImportOptions,
     ) -> ImportReport {
         let mut by_username: HashMap<String, Vec<usize>> = HashMap::new();
@@ -219,7 +219,7 @@ fn duo_user(i: usize, username: String, aliases: Vec<String>, email: Option<Stri
     .expect("a user")
 }
 
-fn account() -> impl Strategy<Value = (Vec<User>, Vec<PortalUser>, ImportOptions)> {
+fn account() -> impl Strategy<Value = (Vec<User>, Vec<PortalIdentity>, ImportOptions)> {
     let duo = prop::collection::vec(
         (
             name(),
@@ -240,7 +240,7 @@ fn account() -> impl Strategy<Value = (Vec<User>, Vec<PortalUser>, ImportOptions
     let portal_name = prop_oneof![name(), Just("zed".to_owned())];
     let portal = prop::collection::vec(
         (portal_name, prop::option::of(email()))
-            .prop_map(|(username, email)| PortalUser { username, email }),
+            .prop_map(|(username, email)| PortalIdentity { username, email }),
         0..12,
     );
     let explicit = prop::collection::vec(
@@ -307,7 +307,7 @@ fn raw(body: &[u8]) -> duo_auth::transport::RawResponse {
 }
 
 /// One page through the importer's own reading, collection and decision.
-fn import_page(body: &[u8], portal: &[PortalUser], options: &ImportOptions) -> ImportReport {
+fn import_page(body: &[u8], portal: &[PortalIdentity], options: &ImportOptions) -> ImportReport {
     import_pages(&[body], portal, options, Index::First)
 }
 
@@ -322,7 +322,7 @@ enum Index {
 
 fn import_pages(
     bodies: &[&[u8]],
-    portal: &[PortalUser],
+    portal: &[PortalIdentity],
     options: &ImportOptions,
     when: Index,
 ) -> ImportReport {
@@ -367,17 +367,17 @@ fn pages_with_escapes_alias_lists_and_nulls_read_like_whole_users() {
         {"user_id":"DU3","username":"cy","status":"something new","aliases":{}},
         {"user_id":"DU2","username":"Bob","email":"BOB@example.com","status":"locked out","aliases":{}}
     ]}"#;
-    let portal: Vec<PortalUser> = ["ÉLAN", "a\"b", "robert", "nobody"]
+    let portal: Vec<PortalIdentity> = ["ÉLAN", "a\"b", "robert", "nobody"]
         .into_iter()
-        .map(|n| PortalUser {
+        .map(|n| PortalIdentity {
             username: n.into(),
             email: None,
         })
-        .chain([PortalUser {
+        .chain([PortalIdentity {
             username: "mail".into(),
             email: Some("bob@example.com".into()),
         }])
-        .chain([PortalUser {
+        .chain([PortalIdentity {
             username: "cy".into(),
             email: None,
         }])
@@ -434,9 +434,9 @@ fn portal_users_sharing_a_username_are_reported_in_duo_order() {
         duo_user(0, "x".into(), vec![], Some("b@example.com".into())),
         duo_user(1, "y".into(), vec![], Some("a@example.com".into())),
     ];
-    let portal: Vec<PortalUser> = ["a@example.com", "b@example.com"]
+    let portal: Vec<PortalIdentity> = ["a@example.com", "b@example.com"]
         .into_iter()
-        .map(|e| PortalUser {
+        .map(|e| PortalIdentity {
             username: "zed".into(),
             email: Some(e.into()),
         })
@@ -481,9 +481,9 @@ fn a_user_listed_twice_counts_once() {
         duo_user(2, "bob".into(), vec![], None),
         duo_user(1, "ann-again".into(), vec![], None),
     ];
-    let portal: Vec<PortalUser> = ["p", "ann"]
+    let portal: Vec<PortalIdentity> = ["p", "ann"]
         .into_iter()
-        .map(|n| PortalUser {
+        .map(|n| PortalIdentity {
             username: n.into(),
             email: None,
         })
