@@ -131,7 +131,7 @@ async fn run() -> Result<()> {
             directory.remove_member(&id, &admin)?;
         }
         println!(
-            "   {admin} was removed from every group (the seed's bold warning: such admins are revoked)"
+            "   {admin} was removed from every group (as in Okta Workforce integrations such as ThreatLocker's: an admin in no synced group is revoked)"
         );
         sync(&okta, &mapping, &policy, &store).await?;
         println!(

@@ -11,7 +11,9 @@ use crate::{Access, UserStatus};
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Unmatched {
-    /// **The default, and the seed's behaviour: their sync-made grants are revoked.** This
+    /// **The default: their sync-made grants are revoked**, as ThreatLocker's Okta Workforce
+    /// Identity Cloud integration documents it ("admins who are not members of any synced Okta
+    /// groups will have their portal permissions revoked"). This
     /// covers users absent from the directory snapshot and users present (with a status that
     /// counts) but in no mapped group. Administrators who are in no synced group lose the
     /// permissions the sync gave them. Manual grants are never touched.
