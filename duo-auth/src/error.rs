@@ -8,6 +8,7 @@ use crate::{CredentialsError, sign::SignError};
 
 /// An error answer from Duo: `{"stat":"FAIL","code":…,"message":…,"message_detail":…}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DuoError {
     /// The HTTP status.
     pub status: u16,

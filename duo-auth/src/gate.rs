@@ -105,6 +105,7 @@ pub enum AllowReason {
 
 /// A successful pass through the gate.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Allowed {
     /// Why.
     pub reason: AllowReason,
@@ -130,6 +131,7 @@ pub enum DenyReason {
 
 /// A refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Denied {
     /// Why.
     pub reason: DenyReason,
@@ -139,6 +141,7 @@ pub struct Denied {
 
 /// Enrollment is needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EnrollNeeded {
     /// The Duo username.
     pub duo_username: String,
@@ -150,6 +153,7 @@ pub struct EnrollNeeded {
 
 /// A second factor is needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Challenge {
     /// The Duo username.
     pub duo_username: String,

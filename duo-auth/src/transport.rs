@@ -28,6 +28,7 @@ pub struct RawResponse {
 
 /// A successful Duo answer: the `response` member and the paging `metadata`, wherever Duo put it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Envelope {
     /// `response`.
     pub response: Value,

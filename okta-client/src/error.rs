@@ -385,6 +385,7 @@ impl OAuthError {
 
 /// One challenge of a `WWW-Authenticate` header: a scheme and its auth-params.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Challenge {
     /// The scheme as sent (`DPoP`, `Bearer`, …).
     pub scheme: String,

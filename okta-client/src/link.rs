@@ -11,6 +11,7 @@
 
 /// One link: its target (verbatim) and parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Link<'a> {
     /// The URI-Reference between `<` and `>`, exactly as sent.
     pub target: &'a str,

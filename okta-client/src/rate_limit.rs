@@ -14,6 +14,7 @@ use std::time::Duration;
 
 /// What the rate-limit headers of one response say.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimit {
     /// `X-Rate-Limit-Limit` (smallest if repeated).
     pub limit: Option<u64>,
@@ -274,6 +275,7 @@ pub enum GiveUpReason {
 
 /// The retry decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Decision {
     /// Wait this long, then send the request again (with a fresh DPoP proof and assertion).
     Retry(Duration),

@@ -161,9 +161,12 @@ proptest! {
         let _ = OktaDomain::parse(&s);
         let _ = parse_http_date(&s);
         let rl = RateLimit::from_headers([("X-Rate-Limit-Reset", s.as_str()), ("Date", s.as_str()), ("X-Rate-Limit-Limit", "0")]);
+        let mut rate_limit = rl;
+        rate_limit.reset = Some(n);
+        rate_limit.date = rl.date.or(Some(n / 2));
         let facts = ResponseFacts {
             status: Some(429),
-            rate_limit: RateLimit { reset: Some(n), date: rl.date.or(Some(n / 2)), ..rl },
+            rate_limit,
             random: r,
             elapsed: Duration::from_millis(n % 1_000_000),
             ..ResponseFacts::default()

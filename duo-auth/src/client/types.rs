@@ -57,6 +57,7 @@ impl UserRef {
 
 /// The answer to `ping` and `check`: Duo's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct Time {
     /// Seconds since the Unix epoch, on Duo's clock.
     pub time: u64,
@@ -64,6 +65,7 @@ pub struct Time {
 
 /// A new enrollment (`enroll`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct Enrollment {
     /// URL of a QR code image to scan with Duo Mobile.
     pub activation_barcode: String,
@@ -124,6 +126,7 @@ open_enum! {
 
 /// A device `preauth` offers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct Device {
     /// The device id to pass to `auth`.
     pub device: String,
@@ -156,6 +159,7 @@ impl Device {
 
 /// The answer to `preauth`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct Preauth {
     /// What to do.
     pub result: PreauthResult,
@@ -301,6 +305,7 @@ open_enum! {
 
 /// The answer to `auth` (synchronous) and `auth_status`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct AuthResponse {
     /// The result.
     pub result: AuthResult,
