@@ -45,6 +45,7 @@
 //! # Ok::<(), okta_client::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod assertion;
 mod b64;

@@ -88,6 +88,7 @@
 //! # Ok::<(), role_sync::Refusal>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod directory;
 mod engine;
