@@ -600,3 +600,8 @@ impl AdminClient {
         Ok(())
     }
 }
+
+/// The crate's README, compiled and run as doctests so that its examples keep working.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -83,3 +83,8 @@ pub use credentials::{Credentials, CredentialsError, SecretKey};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::{DuoError, Error};
+
+/// The crate's README, compiled and run as doctests so that its examples keep working.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

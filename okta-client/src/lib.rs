@@ -69,3 +69,8 @@ pub use error::{Error, Result};
 pub use groups::{DirectorySnapshot, GroupQuery};
 pub use model::{Group, GroupProfile, GroupType, User, UserProfile, UserStatus};
 pub use runtime::{Runtime, TokioRuntime};
+
+/// The crate's README, compiled and run as doctests so that its examples keep working.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -13,8 +13,10 @@
 use std::time::Duration;
 
 /// What the rate-limit headers of one response say.
+///
+/// Exhaustive on purpose: it is an input of the sans-IO retry decisions, which another HTTP stack
+/// fills from its own headers (or with [`RateLimit::from_headers`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RateLimit {
     /// `X-Rate-Limit-Limit` (smallest if repeated).
     pub limit: Option<u64>,

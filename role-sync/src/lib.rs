@@ -118,3 +118,8 @@ pub use policy::{ConflictMode, Guard, Policy, Unmatched};
 pub use portal::{Grant, GrantSource, Portal, PortalUser};
 pub use refusal::{Refusal, Violation};
 pub use status::{Access, UserStatus};
+
+/// The crate's README, compiled and run as doctests so that its examples keep working.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
