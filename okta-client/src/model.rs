@@ -55,6 +55,9 @@ macro_rules! open_enum {
 
 open_enum!(
     /// A user's lifecycle status (an open set).
+    ///
+    /// The same concept, and so the same name, as `role_sync::UserStatus` (which depends on no
+    /// client): `role_sync::UserStatus::from(status.as_str())` converts.
     UserStatus {
         /// `ACTIVE`.
         Active = "ACTIVE",

@@ -14,6 +14,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// holds a known name. What a status means for access is the [`Policy`](crate::Policy)'s
 /// business (see [`Access`]); an unknown status grants nothing unless the policy says otherwise.
 ///
+/// `okta_client::UserStatus` has the same name on purpose: it is the same concept, Okta's user
+/// status, with the same spellings. This crate depends on no client (it does no IO), so the
+/// two are separate types; convert with `role_sync::UserStatus::from(okta_status.as_str())`.
+///
 /// ```
 /// use role_sync::UserStatus;
 ///
@@ -85,6 +89,15 @@ impl UserStatus {
             UserStatus::Deprovisioned => Some(7),
             UserStatus::Other(_) => None,
         }
+    }
+}
+
+impl From<&str> for UserStatus {
+    /// The status a directory spells `s` (case-insensitive); [`UserStatus::Other`] if unknown.
+    /// Okta's statuses convert as they are: `UserStatus::from(okta_user.status.as_str())`.
+    fn from(s: &str) -> Self {
+        let Ok(status) = s.parse();
+        status
     }
 }
 
