@@ -40,8 +40,8 @@ fn clients_and_credentials_can_be_shared() {
 #[test]
 fn secrets_do_not_print() {
     let skey = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
-    let creds = duo_auth::Credentials::new("DIWJ8X6AEYOR5OMC6TQ1", skey, "api-x.duosecurity.com")
-        .unwrap();
+    let creds =
+        duo_auth::Credentials::new("DIWJ8X6AEYOR5OMC6TQ1", skey, "api-x.duosecurity.com").unwrap();
     assert!(!format!("{creds:?}").contains(skey));
     let token = "00abcdefghijklmnopqrstuvwxyz0123456789ABCD";
     let api_token = okta_client::ApiToken::new(token).unwrap();

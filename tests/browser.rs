@@ -310,25 +310,37 @@ async fn duo_login_portal_in_headless_chromium() {
     b.shot("10-push-ip-skip").await;
 
     // carol is not in Duo: the activation QR code, then (activation done) the push, then home.
+    // The activation waits (an hour's delay) while the test looks at the QR code, and completes
+    // at the page's next poll (every second) once the delay is zero.
+    let duo = push.sandbox.as_ref().unwrap().duo();
+    duo.set_enroll_delay(Duration::from_secs(3600));
     b.forget().await;
     b.sign_in(&push, "carol").await;
     let qr = b.wait("#qr").await;
     assert!(qr.attr("src").await.unwrap().unwrap().contains("/frame/qr"));
     // The image itself loads (from the sandbox's Duo host).
-    let mut loaded = false;
-    for _ in 0..50 {
+    let looking = Instant::now();
+    loop {
         let width = b
             .client
             .execute("const i = document.getElementById('qr'); return i && i.complete ? i.naturalWidth : 0;", vec![])
             .await;
         if width.is_ok_and(|w| w.as_u64().unwrap_or(0) > 0) {
-            loaded = true;
             break;
         }
+        assert!(
+            looking.elapsed() < PAGE_TIMEOUT,
+            "the activation QR code did not load"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(loaded, "the activation QR code did not load");
+    assert!(
+        b.text("#status")
+            .await
+            .contains("Waiting for the activation")
+    );
     b.shot("11-enroll-qr").await;
+    duo.set_enroll_delay(Duration::ZERO);
     let roles = b.text("#roles").await;
     assert!(
         roles.contains("viewer") && roles.contains("auditor"),

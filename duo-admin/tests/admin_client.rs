@@ -299,7 +299,7 @@ async fn paging_survives_rate_limits_and_refuses_a_stuck_offset() {
             .after(1)
             .times(1),
     );
-    let patient = AdminClient::builder(creds)
+    let patient = AdminClient::builder(creds.clone())
         .loopback_http(true)
         .runtime(Arc::new(NoWait))
         .page_retries(0)
@@ -335,8 +335,17 @@ async fn paging_survives_rate_limits_and_refuses_a_stuck_offset() {
     // A user deleted between two pages: the listing goes on and nothing is repeated, but with
     // Duo's offset paging the first user of the next page shifts into the page already read and
     // is not seen — a hazard the stream cannot detect alone (the importer must re-check).
+    // Plain paging, without prefetch: the next page is asked for only once this one is read,
+    // so the deletion is certain to fall between the two (prefetched, later pages may already
+    // have been fetched before it).
     faults.clear();
-    let admin = client(&app, Some(100));
+    let admin = AdminClient::builder(creds)
+        .loopback_http(true)
+        .runtime(Arc::new(NoWait))
+        .page_size(100)
+        .prefetch(false)
+        .build()
+        .unwrap();
     let mut stream = std::pin::pin!(admin.users());
     let mut seen = Vec::new();
     while let Some(u) = stream.try_next().await.unwrap() {
@@ -351,16 +360,34 @@ async fn paging_survives_rate_limits_and_refuses_a_stuck_offset() {
     sandbox.shutdown().await;
 }
 
-/// Records the waits it is asked for without waiting.
-#[derive(Debug, Default)]
-struct Recorder(std::sync::Mutex<Vec<Duration>>);
+/// Records the waits it is asked for without waiting. Its clock is virtual: it stands still
+/// but for those waits (the start, plus every wait asked for), so what the client is told to
+/// wait does not depend on how long its requests take.
+#[derive(Debug)]
+struct Recorder {
+    start: SystemTime,
+    waits: std::sync::Mutex<Vec<Duration>>,
+}
+
+impl Recorder {
+    fn new() -> Self {
+        Self {
+            start: SystemTime::now(),
+            waits: std::sync::Mutex::default(),
+        }
+    }
+
+    fn waits(&self) -> Vec<Duration> {
+        self.waits.lock().unwrap().clone()
+    }
+}
 
 impl Runtime for Recorder {
     fn now(&self) -> SystemTime {
-        SystemTime::now()
+        self.start + self.waits().iter().sum::<Duration>()
     }
     fn sleep(&self, d: Duration) -> SleepFuture {
-        self.0.lock().unwrap().push(d);
+        self.waits.lock().unwrap().push(d);
         Box::pin(std::future::ready(()))
     }
     fn random(&self) -> f64 {
@@ -378,7 +405,7 @@ async fn pacing_spaces_requests_per_endpoint_class() {
         app.api_host.as_str(),
     )
     .unwrap();
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Arc::new(Recorder::new());
     let paced = AdminClient::builder(creds)
         .loopback_http(true)
         .runtime(recorder.clone())
@@ -392,23 +419,17 @@ async fn pacing_spaces_requests_per_endpoint_class() {
         .unwrap();
     let users: Vec<duo_admin::User> = paced.users().try_collect().await.unwrap();
     assert_eq!(users.len(), 250);
-    // Five pages at 60 reads/minute: the first at once, then about 1 s apart (the clock runs
-    // on while the requests are made, so each wait is a little under its slot).
-    let waits = recorder.0.lock().unwrap().clone();
-    assert_eq!(waits.len(), 4, "{waits:?}");
-    let total: f64 = waits.iter().map(Duration::as_secs_f64).sum();
-    assert!(
-        (9.0..=10.0).contains(&total),
-        "waits 1+2+3+4 s minus elapsed time: {waits:?}"
-    );
-    // Writes are paced on their own budget: the first write is not held back by the reads.
+    // Five pages at 60 reads/minute: the first at once, then each 1 s after the one before.
+    let second = Duration::from_secs(1);
+    assert_eq!(recorder.waits(), [second; 4]);
+    // Writes are paced on their own budget: the first write is not held back by the reads;
+    // the second waits its full 10 s slot (6 writes/minute).
     paced.create_user(&NewUser::new("paced.one")).await.unwrap();
-    assert_eq!(recorder.0.lock().unwrap().len(), 4);
+    assert_eq!(recorder.waits(), [second; 4]);
     paced.create_user(&NewUser::new("paced.two")).await.unwrap();
-    let waits = recorder.0.lock().unwrap().clone();
-    assert!(
-        waits.len() == 5 && waits[4] > Duration::from_secs(9),
-        "{waits:?}"
+    assert_eq!(
+        recorder.waits(),
+        [second, second, second, second, Duration::from_secs(10)]
     );
     sandbox.shutdown().await;
 }

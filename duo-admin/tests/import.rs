@@ -355,48 +355,61 @@ async fn access_review_snapshot_and_official_client_agree() {
     sandbox.shutdown().await;
 }
 
+/// Waits until `done()` holds, looking every few milliseconds; the 30 s limit is a liveness
+/// guard that fails only a test that is stuck.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still waiting after 30 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Long enough for a walk that outlived its cancellation to show itself by another request. A
+/// correct client sends none however long this is, so it decides nothing about one.
+const QUIET: Duration = Duration::from_millis(600);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_an_import_cancels_it_and_the_client_stays_usable() {
-    // 3,000 users: ten pages of 300, each answered after 100 ms.
+    // 3,000 users: ten pages of 300. The fourth page is held at the sandbox, so when the import
+    // is dropped it is certainly mid-run: three pages answered, the fourth in flight.
     let sandbox = Sandbox::builder().users(3_000).start().await.unwrap();
     let duo = sandbox.duo();
     let portal = portal_of_usernames(&duo);
     let faults = sandbox.faults();
-    faults.inject(Fault::new(
-        "/admin/v1/users",
-        FaultKind::Latency(Duration::from_millis(100)),
-    ));
+    faults.inject(Fault::new("/admin/v1/users", FaultKind::Hold).after(3));
     let admin = client(&sandbox.credentials().duo.admin);
     let options = ImportOptions::default();
 
     let before = duo.requests();
     let mut pages = 0;
-    let outcome = tokio::time::timeout(
-        Duration::from_millis(350),
-        import(&admin, &portal, &options, |p| pages = p.pages),
-    )
-    .await;
-    assert!(
-        outcome.is_err(),
-        "the import was still running when dropped"
-    );
-    assert!(pages < 10, "dropped mid-run, after {pages} pages");
+    {
+        let mut run = std::pin::pin!(import(&admin, &portal, &options, |p| pages = p.pages));
+        let held = tokio::time::timeout(
+            Duration::from_secs(30),
+            faults.until_held("/admin/v1/users", 1),
+        );
+        tokio::select! {
+            _ = run.as_mut() => panic!("the import finished while a page was held"),
+            held = held => held.expect("the fourth page is asked for"),
+        }
+    }
+    assert!(pages <= 3, "dropped mid-run, after {pages} pages");
 
-    // Requests already on their way when the import was dropped may still land (a request
-    // waits 100 ms in the sandbox before it is counted); after that, nothing more arrives.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let settled = duo.requests();
-    assert!(
-        settled - before < 10,
-        "the walk stopped: {} requests",
-        settled - before
-    );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The dropped import abandons its request: the sandbox sees the client hang up and drops
+    // the held request (an import still running would keep it held). Nothing else was sent.
+    eventually("the held page is abandoned", || duo.in_flight() == 0).await;
+    assert_eq!(duo.requests() - before, 3, "three pages were answered");
+    tokio::time::sleep(QUIET).await;
     assert_eq!(
-        duo.requests(),
-        settled,
+        (duo.requests() - before, duo.in_flight()),
+        (3, 0),
         "no request reaches the sandbox after the import is dropped"
     );
+    assert_eq!(faults.fired("/admin/v1/users"), 1, "the fourth page only");
 
     // The same client then imports everything, with one request per page (prefetching asks
     // for no page twice and for none past the last).
@@ -407,21 +420,26 @@ async fn dropping_an_import_cancels_it_and_the_client_stays_usable() {
     assert_eq!(report.matched.len(), 3_000);
     assert_eq!(duo.requests() - before, 10);
 
-    // Dropping a listing stream part-way through is a cancellation too.
-    faults.inject(Fault::new(
-        "/admin/v1/users",
-        FaultKind::Latency(Duration::from_millis(100)),
-    ));
+    // Dropping a listing stream part-way through is a cancellation too. The stream asks for the
+    // second page on its own (prefetch) while the first is in hand; that request is held.
+    faults.inject(Fault::new("/admin/v1/users", FaultKind::Hold).after(1));
+    let before = duo.requests();
     {
         use futures::StreamExt;
         let mut users = std::pin::pin!(admin.user_pages());
         let first = users.next().await.unwrap().unwrap();
         assert_eq!(first.items.len(), 300);
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            faults.until_held("/admin/v1/users", 1),
+        )
+        .await
+        .expect("the second page is asked for");
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let settled = duo.requests();
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(duo.requests(), settled);
+    eventually("the held page is abandoned", || duo.in_flight() == 0).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!((duo.requests() - before, duo.in_flight()), (1, 0));
+    assert_eq!(faults.fired("/admin/v1/users"), 1, "the second page only");
     sandbox.shutdown().await;
 }
 

@@ -70,8 +70,9 @@ async fn every_endpoint_against_the_sandbox() {
     assert!(client.check().await.unwrap().time >= t.time);
     assert!(client.logo().await.unwrap().starts_with(b"\x89PNG"));
 
-    // Enrollment, then the new user can authenticate.
-    duo.set_enroll_delay(Duration::from_millis(200));
+    // Enrollment, then the new user can authenticate. The activation waits for as long as the
+    // delay is an hour, and completes at the next poll once it is zero.
+    duo.set_enroll_delay(Duration::from_secs(3600));
     let enrollment = client
         .enroll(Some("fresh.person"), Some(3600))
         .await
@@ -91,7 +92,7 @@ async fn every_endpoint_against_the_sandbox() {
             .unwrap(),
         EnrollStatus::Invalid
     );
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    duo.set_enroll_delay(Duration::ZERO);
     assert_eq!(
         client
             .enroll_status(&enrollment.user_id, &enrollment.activation_code)
@@ -255,9 +256,11 @@ async fn every_endpoint_against_the_sandbox() {
         .await
         .unwrap();
     assert_eq!(answer.result, AuthResult::Allow);
+    // The answer would come in an hour: nothing can beat the 400 ms deadline.
+    duo.set_push_timeout(Duration::from_secs(7200));
     duo.set_behaviour(
         &active.username,
-        Behaviour::ApproveAfter(Duration::from_secs(5)),
+        Behaviour::ApproveAfter(Duration::from_secs(3600)),
     );
     let late = client
         .push_and_wait(&me, push, &opts, Duration::from_millis(400))
@@ -408,19 +411,14 @@ async fn retries_follow_the_policy_through_sandbox_faults() {
         "{err:?}"
     );
 
-    // A connection dropped mid-body, and a response slower than the timeout.
+    // A connection dropped mid-body, and a response that does not come before the timeout.
     faults.inject(Fault::new("/auth/v2/check", FaultKind::DropConnection).times(1));
     assert!(matches!(
         client_for(app, Arc::default()).check().await.unwrap_err(),
         Error::Transport(_)
     ));
-    faults.inject(
-        Fault::new(
-            "/auth/v2/check",
-            FaultKind::Latency(Duration::from_millis(800)),
-        )
-        .times(1),
-    );
+    // Held until the sandbox stops: no answer can beat the timeout.
+    faults.inject(Fault::new("/auth/v2/check", FaultKind::Hold).times(1));
     let hasty = AuthClient::builder(creds)
         .loopback_http(true)
         .timeout(Duration::from_millis(200))

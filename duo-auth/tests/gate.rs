@@ -72,23 +72,38 @@ async fn gate_branches() {
         Step::Enroll(_)
     ));
 
-    // A user Duo does not know: enroll, scan (the sandbox completes after a delay), then auth.
-    duo.set_enroll_delay(Duration::from_millis(150));
+    // A user Duo does not know: enroll, scan, then auth. The activation waits (an hour's delay)
+    // until the gate has polled twice — so at least one poll was answered "waiting" — and then
+    // completes (no delay); the gate goes on polling until it does. Its 30 s deadline is a
+    // liveness guard.
+    duo.set_enroll_delay(Duration::from_secs(3600));
     let newcomer = Login::new("Brand.New", here);
     let Step::Enroll(needed) = gate.begin(&newcomer).await else {
         panic!("enroll expected")
     };
     assert_eq!(needed.duo_username, "brand.new");
     let enrollment = gate.enroll(&needed.duo_username).await.unwrap();
-    let status = gate
-        .await_enrollment(
+    let asked = duo.requests();
+    let scan = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while duo.requests() < asked + 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the gate stopped polling"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        duo.set_enroll_delay(Duration::ZERO);
+    };
+    let (status, ()) = tokio::join!(
+        gate.await_enrollment(
             &enrollment,
             Duration::from_millis(50),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, EnrollStatus::Success);
+            Duration::from_secs(30),
+        ),
+        scan,
+    );
+    assert_eq!(status.unwrap(), EnrollStatus::Success);
     assert!(matches!(gate.begin(&newcomer).await, Step::ChooseFactor(_)));
 
     // Push approved (records the IP), denied, timed out; passcode right and wrong.
@@ -105,9 +120,11 @@ async fn gate_branches() {
     assert!(
         matches!(gate.push(&me, &c, Duration::from_secs(10)).await, Step::Deny(d) if d.reason == DenyReason::Duo)
     );
+    // The answer would come in an hour: the 300 ms deadline is certain to pass first.
+    duo.set_push_timeout(Duration::from_secs(7200));
     duo.set_behaviour(
         &active.username,
-        Behaviour::ApproveAfter(Duration::from_secs(5)),
+        Behaviour::ApproveAfter(Duration::from_secs(3600)),
     );
     assert!(
         matches!(gate.push(&me, &c, Duration::from_millis(300)).await, Step::Deny(d) if d.reason == DenyReason::Duo)

@@ -112,6 +112,17 @@ fn biggest_group(sb: &Sandbox) -> String {
         .id
 }
 
+/// Waits until `n` requests to `path_prefix` are held by a `Hold` or `Barrier` fault. The 30 s
+/// limit is a liveness guard: it fails only a test that is stuck.
+async fn until_held(sb: &Sandbox, path_prefix: &str, n: u32) {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        sb.faults().until_held(path_prefix, n),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{n} request(s) to {path_prefix} never arrived"));
+}
+
 async fn assert_matches_sandbox(sb: &Sandbox, client: &OktaClient, name: &str) {
     let groups = client.groups(&GroupQuery::new()).await.unwrap();
     let want: Vec<(String, String, Option<String>, String)> = sb
@@ -522,7 +533,8 @@ impl Runtime for WindowPasses {
 }
 
 /// `directory_snapshot(ids, n)` never has more than `n` requests in flight and does reach `n`
-/// (member pages are slowed down so that they overlap); a smaller client-wide
+/// (the first `n` member pages are held at a barrier until all of them have arrived; later ones
+/// are slowed down, so that a client going past its bound would show it); a smaller client-wide
 /// `max_concurrent_requests` wins over the snapshot's own bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_snapshot_keeps_its_concurrency_bound_and_reaches_it() {
@@ -535,10 +547,15 @@ async fn directory_snapshot_keeps_its_concurrency_bound_and_reaches_it() {
         .unwrap();
     let ids: Vec<String> = sb.okta().groups().into_iter().map(|g| g.id).collect();
     assert!(ids.len() >= 8);
-    sb.faults().inject(Fault::new(
-        "/api/v1/groups/",
-        FaultKind::Latency(Duration::from_millis(80)),
-    ));
+    let faults = |parties: u32| {
+        sb.faults().clear();
+        sb.faults()
+            .inject(Fault::new("/api/v1/groups/", FaultKind::Barrier(parties)).times(parties));
+        sb.faults().inject(Fault::new(
+            "/api/v1/groups/",
+            FaultKind::Latency(Duration::from_millis(80)),
+        ));
+    };
     let check = |snap: &okta_client::DirectorySnapshot| {
         assert_eq!(snap.members.len(), ids.len());
         for id in &ids {
@@ -547,10 +564,16 @@ async fn directory_snapshot_keeps_its_concurrency_bound_and_reaches_it() {
     };
     let client = ssws(&sb).member_page_limit(25).build().unwrap();
     for bound in [1, 3, 5] {
+        faults(bound);
         sb.okta().reset_counters();
-        check(&client.directory_snapshot(&ids, bound).await.unwrap());
+        check(
+            &client
+                .directory_snapshot(&ids, bound as usize)
+                .await
+                .unwrap(),
+        );
         let c = sb.okta().counters();
-        assert_eq!(c.max_in_flight, bound as u64, "bound {bound}: {c:?}");
+        assert_eq!(c.max_in_flight, u64::from(bound), "bound {bound}: {c:?}");
     }
 
     // The client-wide limit (token POSTs included) is the tighter one here.
@@ -559,6 +582,7 @@ async fn directory_snapshot_keeps_its_concurrency_bound_and_reaches_it() {
         .max_concurrent_requests(Some(2))
         .build()
         .unwrap();
+    faults(2);
     sb.okta().reset_counters();
     check(&client.directory_snapshot(&ids, 6).await.unwrap());
     let c = sb.okta().counters();
@@ -857,8 +881,9 @@ async fn timeouts_and_unreachable_servers_are_typed() {
         .retry_policy(RetryPolicy::disabled())
         .build()
         .unwrap();
+    // Held until the sandbox stops: no answer can beat the timeout.
     sb.faults()
-        .inject(Fault::new("/api/v1/groups", FaultKind::Latency(Duration::from_secs(2))).times(1));
+        .inject(Fault::new("/api/v1/groups", FaultKind::Hold).times(1));
     let err = client.groups(&GroupQuery::new()).await.unwrap_err();
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
     assert!(err.is_retryable());
@@ -938,25 +963,17 @@ async fn the_concurrency_limit_is_told_apart_after_the_retries() {
     sb.okta().record_requests(true);
     sb.okta().set_concurrency_limit(Some(1));
     let gid = biggest_group(&sb);
-    sb.faults().inject(
-        Fault::new(
-            format!("/api/v1/groups/{gid}/users"),
-            FaultKind::Latency(Duration::from_millis(1500)),
-        )
-        .times(1),
-    );
+    let members_path = format!("/api/v1/groups/{gid}/users");
+    sb.faults()
+        .inject(Fault::new(&members_path, FaultKind::Hold).times(1));
     sb.okta().reset_counters();
     let slow = tokio::spawn({
         let client = ssws(&sb).build().unwrap();
         let gid = gid.clone();
         async move { client.group_members(&gid).await }
     });
-    // The slow request is in flight once the gauge has seen it.
-    let waited = std::time::Instant::now();
-    while sb.okta().counters().max_in_flight == 0 {
-        assert!(waited.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The slow request stays in flight, held at the sandbox, until it is released below.
+    until_held(&sb, &members_path, 1).await;
 
     let rt = Arc::new(Recorder::default());
     let client = ssws(&sb)
@@ -1001,7 +1018,9 @@ async fn the_concurrency_limit_is_told_apart_after_the_retries() {
     );
     assert_eq!(sb.okta().counters().rate_limited, 4);
 
-    // The slow request itself was let through.
+    // The slow request itself is let through once released.
+    assert!(!slow.is_finished());
+    assert_eq!(sb.faults().release(&members_path), 1);
     let members = slow.await.unwrap().unwrap();
     assert_eq!(members.len(), sb.okta().members(&gid).unwrap().len());
 }
@@ -1033,14 +1052,14 @@ impl Runtime for Ahead {
     }
 }
 
-/// A token inside its refresh-ahead window but still valid, and a slow token endpoint: the
-/// caller that notices first fetches the next token (and waits for it); callers arriving while
-/// that POST is in flight go on with the current token and finish before it is even answered.
-/// Exactly one token POST; the refresher and later callers use the new token. If an early
-/// refresh fails, the still-valid token stays in use and no new attempt follows right away.
+/// A token inside its refresh-ahead window but still valid, and a token endpoint that holds the
+/// refresh until the test lets it go: the caller that notices first fetches the next token (and
+/// waits for it); callers arriving while that POST is in flight go on with the current token and
+/// finish before it is even answered. Exactly one token POST; the refresher and later callers
+/// use the new token. If an early refresh fails, the still-valid token stays in use and no new
+/// attempt follows right away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_with_a_valid_token_do_not_wait_for_the_early_refresh() {
-    const SLOW: Duration = Duration::from_millis(2000);
     let sb = sandbox().await;
     sb.okta().record_requests(true);
     // 40 s tokens: the refresh-ahead window (5 min, capped at half the lifetime) is the last
@@ -1068,33 +1087,31 @@ async fn callers_with_a_valid_token_do_not_wait_for_the_early_refresh() {
 
         rt.set(25);
         sb.faults()
-            .inject(Fault::new("/oauth2/v1/token", FaultKind::Latency(SLOW)).times(1));
+            .inject(Fault::new("/oauth2/v1/token", FaultKind::Hold).times(1));
         sb.okta().reset_counters();
         sb.okta().clear_requests();
         let sent = client.token_requests_sent();
-        let started = std::time::Instant::now();
         let refresher = tokio::spawn({
             let client = client.clone();
             async move { client.groups(&GroupQuery::new()).await }
         });
-        while client.token_requests_sent() == sent {
-            assert!(started.elapsed() < Duration::from_secs(5), "{name}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        // The POST is on its way (held up by the latency fault); now the crowd arrives.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let crowd = std::time::Instant::now();
+        // The refresher's POST is held at the sandbox; now the crowd arrives, and finishes
+        // while the POST is still unanswered (a crowd waiting for it would never finish).
+        until_held(&sb, "/oauth2/v1/token", 1).await;
+        assert_eq!(client.token_requests_sent(), sent + 1, "{name}");
         let calls = (0..20).map(|_| {
             let client = client.clone();
             tokio::spawn(async move { client.groups(&GroupQuery::new()).await })
         });
-        for r in futures::future::join_all(calls).await {
+        let crowd = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(calls))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: the crowd waited for the refresh"));
+        for r in crowd {
             assert!(!r.unwrap().unwrap().is_empty(), "{name}");
         }
         assert!(
-            crowd.elapsed() < SLOW / 2,
-            "{name}: the crowd took {:?}",
-            crowd.elapsed()
+            !refresher.is_finished(),
+            "{name}: the refresher waits for the new token"
         );
         let c = sb.okta().counters();
         assert_eq!(
@@ -1102,9 +1119,16 @@ async fn callers_with_a_valid_token_do_not_wait_for_the_early_refresh() {
             (0, 20),
             "{name}: the crowd finished while the refresh was in flight"
         );
+        let log = sb.okta().requests();
+        assert!(
+            log.iter()
+                .filter(|r| r.path == "/api/v1/groups")
+                .all(|r| authorization(r) == old),
+            "{name}: the crowd used the current token"
+        );
 
+        assert_eq!(sb.faults().release("/oauth2/v1/token"), 1, "{name}");
         assert!(!refresher.await.unwrap().unwrap().is_empty(), "{name}");
-        assert!(started.elapsed() >= SLOW, "{name}: the refresher waited");
         let c = sb.okta().counters();
         assert_eq!((c.token_requests, c.tokens_issued), (1, 1), "{name}: {c:?}");
         assert_eq!(client.token_requests_sent(), sent + 1, "{name}");

@@ -5,8 +5,16 @@
 //! through. They are set when the sandbox starts (`SandboxBuilder::fault`, `--faults` on the
 //! command line) and changed while it runs (`Sandbox::faults`). Tests use them to prove that
 //! clients retry, give up and report as they should.
+//!
+//! Two kinds hand over between a test and the requests it causes without any timing:
+//! [`FaultKind::Hold`] keeps requests waiting until the test [releases](Faults::release) them,
+//! and [`FaultKind::Barrier`] keeps them waiting until a given number have arrived. A held
+//! request has arrived and counts as in flight (the Okta gauge, [`crate::DuoAccount::in_flight`])
+//! but has not reached its handler yet; [`Faults::held`] and [`Faults::until_held`] tell a test
+//! when it is there.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,7 +45,24 @@ pub enum FaultKind {
     /// Paged listings: the next-page pointer repeats the current one (Duo `next_offset` does
     /// not advance; Okta's `next` link repeats the cursor).
     RepeatCursor,
+    /// Hold the request, before its handler sees it, until the test lets it go with
+    /// [`Faults::release`] (or [`Faults::clear`], or the sandbox stops). Meanwhile the test can
+    /// wait until it is held ([`Faults::until_held`]) and act while the request is provably in
+    /// flight and unanswered. There is no time limit: guard the test's own waits. Not available
+    /// on the command line, where nothing could release it.
+    Hold,
+    /// Hold matching requests until this many have arrived (counted from the rule's first
+    /// firing), then let them all go on at once; later matches go on at once too. A client that
+    /// may have `n` requests in flight thus provably reaches `n`. Use `times(n)` to apply it to
+    /// one cohort only. A held request waits at most [`BARRIER_TIMEOUT`]: if the others never
+    /// come, it goes on anyway, so that a test asserting the concurrency fails instead of
+    /// hanging.
+    Barrier(u32),
 }
+
+/// The longest a request waits at a [`FaultKind::Barrier`] for the others: a liveness guard
+/// only, far beyond any real wait.
+pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A fault rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +117,7 @@ impl Fault {
 /// Why a fault specification could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault {spec:?}: {reason} (format: [METHOD ]PATH=KIND[xTIMES][@AFTER], KIND one of latency:MS, 429, 500..599, drop, truncate, badjson, repeat-cursor)"
+    "invalid fault {spec:?}: {reason} (format: [METHOD ]PATH=KIND[xTIMES][@AFTER], KIND one of latency:MS, 429, 500..599, drop, truncate, badjson, repeat-cursor, barrier:N)"
 )]
 pub struct FaultParseError {
     spec: String,
@@ -147,6 +172,13 @@ impl FromStr for Fault {
                     .parse()
                     .map_err(|_| err("bad latency milliseconds"))?,
             )),
+            k if k.starts_with("barrier:") => FaultKind::Barrier(
+                k["barrier:".len()..]
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| err("bad barrier count"))?,
+            ),
             k => match k.parse::<u16>() {
                 Ok(code @ 500..=599) => FaultKind::ServerError(code),
                 _ => return Err(err("unknown kind")),
@@ -167,12 +199,65 @@ struct Armed {
     fault: Fault,
     seen: u32,
     fired: u32,
+    gate: Arc<Gate>,
+}
+
+/// Where a [`FaultKind::Hold`] or [`FaultKind::Barrier`] rule keeps its requests.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    /// Requests waiting here now.
+    held: AtomicU32,
+    /// Requests the rule has fired on so far (a barrier opens when this reaches its count).
+    arrived: AtomicU32,
+    /// Released (a hold) or cleared away (either kind).
+    open: AtomicBool,
+}
+
+/// A rule that fired on a request: what to do, and the rule's gate.
+#[derive(Debug)]
+pub(crate) struct Fired {
+    pub(crate) kind: FaultKind,
+    gate: Arc<Gate>,
 }
 
 /// The live set of fault rules, shared by the server and the [`Sandbox`](crate::Sandbox) handle.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Faults {
     rules: Arc<Mutex<Vec<Armed>>>,
+    /// Touched whenever a request starts or stops being held or a gate opens; held requests
+    /// and [`Faults::until_held`] wait on it.
+    changed: Arc<tokio::sync::watch::Sender<()>>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            rules: Arc::default(),
+            changed: Arc::new(tokio::sync::watch::Sender::new(())),
+        }
+    }
+}
+
+/// Counts a request as held for as long as it waits (including when it is dropped while
+/// waiting, e.g. because its client hung up).
+struct Holding<'a> {
+    gate: &'a Gate,
+    changed: &'a tokio::sync::watch::Sender<()>,
+}
+
+impl<'a> Holding<'a> {
+    fn new(gate: &'a Gate, changed: &'a tokio::sync::watch::Sender<()>) -> Self {
+        gate.held.fetch_add(1, Ordering::SeqCst);
+        changed.send_modify(|()| {});
+        Self { gate, changed }
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.gate.held.fetch_sub(1, Ordering::SeqCst);
+        self.changed.send_modify(|()| {});
+    }
 }
 
 impl Faults {
@@ -182,12 +267,89 @@ impl Faults {
             fault,
             seen: 0,
             fired: 0,
+            gate: Arc::default(),
         });
     }
 
-    /// Removes every rule.
+    /// Removes every rule; requests held by [`FaultKind::Hold`] or [`FaultKind::Barrier`] rules
+    /// go on.
     pub fn clear(&self) {
-        self.lock().clear();
+        for armed in self.lock().drain(..) {
+            armed.gate.open.store(true, Ordering::SeqCst);
+        }
+        self.changed.send_modify(|()| {});
+    }
+
+    /// Releases the [`FaultKind::Hold`] rules whose path prefix starts with `path_prefix`: the
+    /// requests they hold go on, and so do later matches (a released rule no longer fires).
+    /// Returns how many requests were held.
+    pub fn release(&self, path_prefix: &str) -> u32 {
+        let released = self
+            .lock()
+            .iter()
+            .filter(|a| {
+                a.fault.kind == FaultKind::Hold && a.fault.path_prefix.starts_with(path_prefix)
+            })
+            .map(|a| {
+                a.gate.open.store(true, Ordering::SeqCst);
+                a.gate.held.load(Ordering::SeqCst)
+            })
+            .sum();
+        self.changed.send_modify(|()| {});
+        released
+    }
+
+    /// How many requests rules matching `path_prefix` (as for [`fired`](Self::fired)) hold
+    /// now, at a [`FaultKind::Hold`] or a [`FaultKind::Barrier`].
+    pub fn held(&self, path_prefix: &str) -> u32 {
+        self.lock()
+            .iter()
+            .filter(|a| a.fault.path_prefix.starts_with(path_prefix))
+            .map(|a| a.gate.held.load(Ordering::SeqCst))
+            .sum()
+    }
+
+    /// Waits until rules matching `path_prefix` hold at least `n` requests at once (see
+    /// [`held`](Self::held)). It waits for as long as that takes: put a time limit on it.
+    pub async fn until_held(&self, path_prefix: &str, n: u32) {
+        // Subscribed before looking: a change after the look wakes the wait.
+        let mut changed = self.changed.subscribe();
+        while self.held(path_prefix) < n {
+            // The sender lives in `self`: `changed` cannot fail while this borrow lasts.
+            let _ = changed.changed().await;
+        }
+    }
+
+    /// Holds a request that a `Hold` or `Barrier` rule fired on until its gate opens.
+    async fn hold(&self, fired: &Fired) {
+        let gate = &*fired.gate;
+        let barrier = match fired.kind {
+            FaultKind::Barrier(n) => Some(n),
+            _ => None,
+        };
+        let mut changed = self.changed.subscribe();
+        let _holding = Holding::new(gate, &self.changed);
+        let open = || {
+            gate.open.load(Ordering::SeqCst)
+                || barrier.is_some_and(|n| gate.arrived.load(Ordering::SeqCst) >= n)
+        };
+        let wait = async {
+            while !open() {
+                let _ = changed.changed().await;
+            }
+        };
+        match barrier {
+            None => wait.await,
+            Some(n) => {
+                if tokio::time::timeout(BARRIER_TIMEOUT, wait).await.is_err() {
+                    tracing::warn!(
+                        parties = n,
+                        arrived = gate.arrived.load(Ordering::SeqCst),
+                        "barrier timed out; letting the request go on"
+                    );
+                }
+            }
+        }
     }
 
     /// How many times rules matching `path_prefix` have fired so far.
@@ -213,11 +375,15 @@ impl Faults {
         method: &http::Method,
         path: &str,
         handler_level: bool,
-    ) -> Option<FaultKind> {
+    ) -> Option<Fired> {
         let mut rules = self.lock();
         for armed in rules.iter_mut() {
             let is_handler_kind = armed.fault.kind == FaultKind::RepeatCursor;
             if is_handler_kind != handler_level || !armed.fault.matches(method, path) {
+                continue;
+            }
+            // A released hold is spent: its matches pass untouched.
+            if armed.fault.kind == FaultKind::Hold && armed.gate.open.load(Ordering::SeqCst) {
                 continue;
             }
             armed.seen += 1;
@@ -228,7 +394,11 @@ impl Faults {
                 continue;
             }
             armed.fired += 1;
-            return Some(armed.fault.kind.clone());
+            armed.gate.arrived.fetch_add(1, Ordering::SeqCst);
+            return Some(Fired {
+                kind: armed.fault.kind.clone(),
+                gate: armed.gate.clone(),
+            });
         }
         None
     }
@@ -277,11 +447,16 @@ pub(crate) async fn middleware(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    let Some(kind) = faults.take(request.method(), &path, false) else {
+    let Some(fired) = faults.take(request.method(), &path, false) else {
         return next.run(request).await;
     };
+    let kind = fired.kind.clone();
     tracing::debug!(?kind, %path, "injecting fault");
     match kind {
+        FaultKind::Hold | FaultKind::Barrier(_) => {
+            faults.hold(&fired).await;
+            next.run(request).await
+        }
         FaultKind::Latency(d) => {
             tokio::time::sleep(d).await;
             next.run(request).await
@@ -351,6 +526,15 @@ mod tests {
             "/x=503x1".parse::<Fault>().unwrap().kind,
             FaultKind::ServerError(503)
         );
+        assert_eq!(
+            "POST /x=barrier:3x3".parse::<Fault>().unwrap(),
+            Fault::new("/x", FaultKind::Barrier(3))
+                .method(http::Method::POST)
+                .times(3)
+        );
+        assert!("/x=barrier:0".parse::<Fault>().is_err());
+        // Nothing on the command line could release a hold.
+        assert!("/x=hold".parse::<Fault>().is_err());
         assert!("/x=404".parse::<Fault>().is_err());
         assert!("x=429".parse::<Fault>().is_err());
         assert!("/x".parse::<Fault>().is_err());
@@ -371,5 +555,100 @@ mod tests {
         assert_eq!(fired, [false, true, true, false, false]);
         assert_eq!(faults.fired("/a"), 2);
         assert!(faults.take(&m, "/b", false).is_none());
+    }
+
+    /// Polls a future once: whether it is still waiting.
+    fn pending<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> bool {
+        let waker = futures::task::noop_waker();
+        f.poll(&mut std::task::Context::from_waker(&waker))
+            .is_pending()
+    }
+
+    #[tokio::test]
+    async fn a_hold_keeps_requests_until_released() {
+        let faults = Faults::default();
+        faults.inject(Fault::new("/a", FaultKind::Hold).after(1));
+        let m = http::Method::GET;
+        assert!(faults.take(&m, "/a", false).is_none(), "the first goes by");
+        let (one, two) = (
+            faults.take(&m, "/a/1", false).unwrap(),
+            faults.take(&m, "/a/2", false).unwrap(),
+        );
+        assert_eq!(one.kind, FaultKind::Hold);
+        let mut first = std::pin::pin!(faults.hold(&one));
+        let mut second = std::pin::pin!(faults.hold(&two));
+        assert!(pending(first.as_mut()) && pending(second.as_mut()));
+        assert_eq!((faults.held("/a"), faults.held("/b")), (2, 0));
+        let mut until = std::pin::pin!(faults.until_held("/a", 2));
+        assert!(!pending(until.as_mut()), "two are held");
+        let mut until = std::pin::pin!(faults.until_held("/a", 3));
+        assert!(pending(until.as_mut()));
+        assert!(pending(first.as_mut()), "still held");
+
+        assert_eq!(faults.release("/a"), 2);
+        first.await;
+        assert_eq!(faults.held("/a"), 1);
+        second.await;
+        assert_eq!(faults.held("/a"), 0);
+        assert_eq!(faults.fired("/a"), 2);
+        assert!(
+            faults.take(&m, "/a", false).is_none(),
+            "a released hold is spent"
+        );
+        assert_eq!(faults.fired("/a"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_is_no_longer_held_and_clear_lets_requests_go() {
+        let faults = Faults::default();
+        faults.inject(Fault::new("/a", FaultKind::Hold));
+        let m = http::Method::GET;
+        let fired = faults.take(&m, "/a", false).unwrap();
+        {
+            let mut held = std::pin::pin!(faults.hold(&fired));
+            assert!(pending(held.as_mut()));
+            assert_eq!(faults.held("/a"), 1);
+        }
+        assert_eq!(faults.held("/a"), 0, "its client hung up");
+
+        let mut held = std::pin::pin!(faults.hold(&fired));
+        assert!(pending(held.as_mut()));
+        faults.clear();
+        held.await;
+        assert!(faults.take(&m, "/a", false).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_barrier_lets_requests_go_once_enough_have_arrived() {
+        let faults = Faults::default();
+        faults.inject(Fault::new("/a", FaultKind::Barrier(3)).times(3));
+        let m = http::Method::GET;
+        let take = || faults.take(&m, "/a", false).unwrap();
+        let (one, two) = (take(), take());
+        let mut first = std::pin::pin!(faults.hold(&one));
+        let mut second = std::pin::pin!(faults.hold(&two));
+        assert!(pending(first.as_mut()) && pending(second.as_mut()));
+        assert_eq!(faults.held("/a"), 2);
+        // A release is for holds only.
+        assert_eq!(faults.release("/a"), 0);
+        assert!(pending(first.as_mut()));
+
+        let three = take();
+        faults.hold(&three).await;
+        first.await;
+        second.await;
+        assert_eq!(faults.held("/a"), 0);
+        assert!(faults.take(&m, "/a", false).is_none(), "times(3)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_barrier_gives_up_after_its_timeout() {
+        let faults = Faults::default();
+        faults.inject(Fault::new("/a", FaultKind::Barrier(2)));
+        let fired = faults.take(&http::Method::GET, "/a", false).unwrap();
+        let started = tokio::time::Instant::now();
+        faults.hold(&fired).await;
+        assert_eq!(started.elapsed(), BARRIER_TIMEOUT);
+        assert_eq!(faults.held("/a"), 0);
     }
 }

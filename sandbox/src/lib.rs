@@ -208,6 +208,10 @@ impl SandboxBuilder {
             .layer(axum::middleware::from_fn_with_state(
                 okta.clone(),
                 okta::edge_middleware,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                duo.clone(),
+                duo::edge_middleware,
             ));
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -360,8 +364,11 @@ impl Sandbox {
         OktaDirectory::new(self.okta.clone())
     }
 
-    /// Stops the servers and waits for them.
+    /// Stops the servers and waits for them. Requests held by faults
+    /// ([`FaultKind::Hold`], [`FaultKind::Barrier`]) are let go first, so that they do not keep
+    /// the servers waiting.
     pub async fn shutdown(mut self) {
+        self.faults.clear();
         let _ = self.stop.send(true);
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
@@ -371,6 +378,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        self.faults.clear();
         let _ = self.stop.send(true);
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use duo_auth::sign::{Request, SignatureVersion};
-use duo_support::{call, now, signer};
+use duo_support::{call, eventually, now, signer};
 use idp_sandbox::duo::Behaviour;
 use idp_sandbox::{Fault, FaultKind, Sandbox};
 use serde_json::Value;
@@ -188,11 +188,13 @@ async fn preauth_and_auth_follow_each_users_script() {
         "deny"
     );
 
-    // Async push answered after a delay, long-polled through auth_status.
-    duo.set_push_timeout(Duration::from_secs(60));
+    // Async push, long-polled through auth_status. By the script the person approves in an
+    // hour: the first poll answers "waiting" at once, the second is held — and the test answers
+    // for the person while it is.
+    duo.set_push_timeout(Duration::from_secs(7200));
     duo.set_behaviour(
         &active.username,
-        Behaviour::ApproveAfter(Duration::from_millis(400)),
+        Behaviour::ApproveAfter(Duration::from_secs(3600)),
     );
     let async_push = [
         ("username", active.username.as_str()),
@@ -208,12 +210,43 @@ async fn preauth_and_auth_follow_each_users_script() {
         async move { call(auth, &req, &now()).await.1 }
     };
     assert_eq!(status(&txid).await["response"]["result"], "waiting");
-    let started = Instant::now();
-    let body = status(&txid).await;
+    let answer = async {
+        eventually("the second poll is held", || duo.waiting_polls() == 1).await;
+        assert_eq!(duo.answer_pending(&active.username, true), 1);
+    };
+    // Unanswered, the poll would be held for its full 20 s; answered, it returns at once. The
+    // 15 s limit tells the two apart with a margin no scheduling delay comes near.
+    let (body, ()) = tokio::time::timeout(
+        Duration::from_secs(15),
+        futures::future::join(status(&txid), answer),
+    )
+    .await
+    .expect("the held poll returns as soon as the push is answered");
     assert_eq!(body["response"]["result"], "allow", "{body}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "held only until the answer"
+    assert_eq!(duo.waiting_polls(), 0);
+    assert_eq!(
+        duo.answer_pending(&active.username, false),
+        0,
+        "nothing is pending any more"
+    );
+
+    // A synchronous push is answered the same way while it waits: Deny, ahead of the script.
+    let answer = eventually("a pending push to answer", || {
+        duo.answer_pending(&active.username, false) == 1
+    });
+    let ((_, body), ()) = tokio::time::timeout(
+        Duration::from_secs(15),
+        futures::future::join(post(&auth, "/auth/v2/auth", &push), answer),
+    )
+    .await
+    .expect("the synchronous auth returns as soon as the push is answered");
+    assert_eq!(
+        (
+            body["response"]["result"].as_str(),
+            body["response"]["status"].as_str()
+        ),
+        (Some("deny"), Some("deny")),
+        "{body}"
     );
     assert_eq!(status("no-such-txid").await["code"], 40002);
     sandbox.shutdown().await;
@@ -223,7 +256,8 @@ async fn preauth_and_auth_follow_each_users_script() {
 async fn enrollment_completes_after_the_configured_delay() {
     let sandbox = Sandbox::builder().users(5).start().await.expect("start");
     let auth = signer(&sandbox.credentials().duo.auth, SignatureVersion::V5);
-    sandbox.duo().set_enroll_delay(Duration::from_millis(300));
+    // An hour: the activation is waiting for as long as the test looks at it.
+    sandbox.duo().set_enroll_delay(Duration::from_secs(3600));
     let (_, body) = post(&auth, "/auth/v2/enroll", &[("username", "newcomer")]).await;
     let r = &body["response"];
     let (user_id, code) = (
@@ -258,8 +292,21 @@ async fn enrollment_completes_after_the_configured_delay() {
     };
     assert_eq!(enroll_status(code).await["response"], "waiting");
     assert_eq!(enroll_status("duo://wrong").await["response"], "invalid");
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (_, body) = post(&auth, "/auth/v2/preauth", &[("username", "newcomer")]).await;
+    assert_eq!(
+        body["response"]["result"], "enroll",
+        "not activated yet: {body}"
+    );
+    // The delay is read when the status is asked for: once it has passed, the activation is
+    // complete.
+    sandbox.duo().set_enroll_delay(Duration::ZERO);
     assert_eq!(enroll_status(code).await["response"], "success");
+    sandbox.duo().set_enroll_delay(Duration::from_secs(3600));
+    assert_eq!(
+        enroll_status(code).await["response"],
+        "success",
+        "a completed activation stays complete"
+    );
     let (_, body) = post(&auth, "/auth/v2/preauth", &[("username", "newcomer")]).await;
     assert_eq!(
         body["response"]["result"], "auth",
@@ -580,5 +627,32 @@ async fn faults_are_injected_per_route() {
         200
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // A held request has arrived — it counts as in flight — but its handler has not seen it;
+    // released, it is answered.
+    let duo = sandbox.duo();
+    let faults = sandbox.faults();
+    faults.inject(Fault::new("/auth/v2/check", FaultKind::Hold).times(1));
+    let answered = duo.requests();
+    let observe = async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            faults.until_held("/auth/v2/check", 1),
+        )
+        .await
+        .expect("the check is held");
+        assert_eq!(duo.in_flight(), 1);
+        assert_eq!(duo.requests(), answered, "held before its handler");
+        assert_eq!(faults.release("/auth/v2"), 1);
+    };
+    let ((status, _), ()) = futures::future::join(
+        call(&auth, &Request::get("/auth/v2/check"), &now()),
+        observe,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!((duo.requests(), duo.in_flight()), (answered + 1, 0));
+    // Fired: the latency rule above once, the hold once.
+    assert_eq!((faults.held("/"), faults.fired("/auth/v2/check")), (0, 2));
     sandbox.shutdown().await;
 }

@@ -549,11 +549,9 @@ async fn request_log_request_ids_gauge_and_token_rejection() {
     let r = get(&sb, "/api/v1/groups", &format!("Bearer {token}"), None).await;
     assert_eq!(r.status, 200);
 
-    // The gauge: four slow requests at once.
-    sb.faults().inject(Fault::new(
-        "/api/v1/groups",
-        FaultKind::Latency(std::time::Duration::from_millis(300)),
-    ));
+    // The gauge: four requests at once, held at a barrier until all four have arrived.
+    sb.faults()
+        .inject(Fault::new("/api/v1/groups", FaultKind::Barrier(4)).times(4));
     dir.reset_counters();
     assert_eq!(dir.counters().max_in_flight, 0);
     let calls = (0..4).map(|_| get(&sb, "/api/v1/groups", &auth, None));

@@ -377,7 +377,7 @@ async fn auth(State(state): S, call: Call) -> Response {
         return invalid("factor");
     };
     let is_async = matches!(v.get("async").as_deref(), Some("1" | "true"));
-    let (txid, wait, user_id) = {
+    let (txid, user_id) = {
         let mut account = state.account();
         let index = match find_user(&account, &v) {
             Ok(Some(i)) => i,
@@ -456,19 +456,52 @@ async fn auth(State(state): S, call: Call) -> Response {
                 polled: false,
             },
         );
-        (txid, after, user.user_id)
+        (txid, user.user_id)
     };
     if is_async {
         return ok(json!({"txid": txid}));
     }
-    // Synchronous auth blocks until the person answers or the push times out, as Duo does.
-    tokio::time::sleep(wait).await;
-    let mut account = state.account();
-    let outcome = account
-        .transactions
-        .remove(&txid)
-        .map_or(Outcome::Timeout, |t| t.outcome);
-    ok(final_answer(outcome, &mut account, &user_id))
+    // Synchronous auth blocks until the person answers or the push times out, as Duo does (an
+    // answer given ahead of the script, `DuoAccount::answer_pending`, ends the wait early).
+    loop {
+        let answered = state.answered.notified();
+        let mut answered = std::pin::pin!(answered);
+        answered.as_mut().enable();
+        let remaining = {
+            let mut account = state.account();
+            let Some(tx) = account.transactions.get(&txid) else {
+                return ok(final_answer(Outcome::Timeout, &mut account, &user_id));
+            };
+            let due = tx.started + tx.after;
+            let now = Instant::now();
+            if now >= due {
+                let outcome = tx.outcome;
+                account.transactions.remove(&txid);
+                return ok(final_answer(outcome, &mut account, &user_id));
+            }
+            due - now
+        };
+        tokio::select! {
+            () = tokio::time::sleep(remaining) => {}
+            () = answered => {}
+        }
+    }
+}
+
+/// Counts an `auth_status` long poll as waiting for as long as it is held.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(gauge: &'a std::sync::atomic::AtomicU64) -> Self {
+        gauge.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Waiting(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 async fn auth_status(State(state): S, call: Call) -> Response {
@@ -477,7 +510,13 @@ async fn auth_status(State(state): S, call: Call) -> Response {
         return invalid("txid");
     };
     let deadline = Instant::now() + LONG_POLL;
+    let mut waiting = None;
     loop {
+        // Enabled before the transaction is looked at: an answer given after the look wakes
+        // the wait below.
+        let answered = state.answered.notified();
+        let mut answered = std::pin::pin!(answered);
+        answered.as_mut().enable();
         let remaining = {
             let mut account = state.account();
             let Some(tx) = account.transactions.get_mut(&txid) else {
@@ -500,7 +539,11 @@ async fn auth_status(State(state): S, call: Call) -> Response {
             }
             (due.min(deadline)) - now
         };
-        tokio::time::sleep(remaining).await;
+        waiting.get_or_insert_with(|| Waiting::new(&state.waiting_polls));
+        tokio::select! {
+            () = tokio::time::sleep(remaining) => {}
+            () = answered => {}
+        }
     }
 }
 

@@ -18,12 +18,14 @@ mod universal;
 mod verify;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, Request, State};
+use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
 
@@ -45,6 +47,13 @@ pub(crate) struct DuoState {
     pub(crate) universal_secret: String,
     account: Mutex<Account>,
     pub(crate) faults: Mutex<Option<Faults>>,
+    /// Duo requests being handled now (see [`edge_middleware`]).
+    in_flight: AtomicU64,
+    /// `auth_status` long polls held now, waiting for their transaction's answer.
+    pub(crate) waiting_polls: AtomicU64,
+    /// Woken when pending transactions are answered ahead of their script
+    /// ([`DuoAccount::answer_pending`]), so that requests waiting on them look again.
+    pub(crate) answered: tokio::sync::Notify,
 }
 
 impl DuoState {
@@ -83,6 +92,9 @@ impl DuoState {
             universal_secret: state::secret(),
             account: Mutex::new(state::generate(spec)),
             faults: Mutex::new(None),
+            in_flight: AtomicU64::new(0),
+            waiting_polls: AtomicU64::new(0),
+            answered: tokio::sync::Notify::new(),
         }
     }
 
@@ -270,15 +282,91 @@ impl DuoAccount {
         self.state.account().push_timeout = timeout;
     }
 
-    /// How long after `enroll` the activation completes (default 2 s).
+    /// How long after `enroll` the activation completes (default 2 s). `enroll_status` compares
+    /// the time since `enroll` with the delay in force when it is asked, so a change applies to
+    /// activations already under way too: a long delay keeps one waiting, and zero completes it
+    /// at the next poll.
     pub fn set_enroll_delay(&self, delay: Duration) {
         self.state.account().enroll_delay = delay;
+    }
+
+    /// Answers the user's pending push and phone transactions now, as if the person tapped
+    /// Approve (`approve`) or Deny, whatever their [`Behaviour`] had scripted; `auth_status` long
+    /// polls and synchronous `auth` calls waiting on them return at once. Transactions already
+    /// answered or timed out keep their answer. Returns how many were answered (0 for an
+    /// unknown user).
+    pub fn answer_pending(&self, username: &str, approve: bool) -> usize {
+        let answered = {
+            let mut account = self.state.account();
+            let Some(i) = account.find_by_name(username) else {
+                return 0;
+            };
+            let user_id = account.users[i].user_id.clone();
+            let now = Instant::now();
+            let outcome = if approve {
+                state::Outcome::Allow
+            } else {
+                state::Outcome::Deny
+            };
+            let mut answered = 0;
+            for tx in account.transactions.values_mut() {
+                if tx.user_id == user_id && now < tx.started + tx.after {
+                    tx.outcome = outcome;
+                    tx.after = now - tx.started;
+                    answered += 1;
+                }
+            }
+            answered
+        };
+        self.state.answered.notify_waiters();
+        answered
+    }
+
+    /// How many `auth_status` long polls are held now, waiting for their transaction's answer
+    /// (a poll is held from the second one on, until the answer or 20 s pass). A test can wait
+    /// for one to be held before it answers ([`answer_pending`](Self::answer_pending)).
+    pub fn waiting_polls(&self) -> u64 {
+        self.state.waiting_polls.load(Ordering::SeqCst)
     }
 
     /// How many signed requests the Duo side has answered.
     pub fn requests(&self) -> u64 {
         self.state.account().requests
     }
+
+    /// How many Duo requests (Auth API, Admin API, Universal Prompt) are being handled now,
+    /// counted from their arrival until their response is handed back — including time spent
+    /// in injected faults (latency, a [`FaultKind::Hold`](crate::FaultKind::Hold)) and requests
+    /// whose signature is refused. A request whose client hangs up stops counting when the
+    /// sandbox notices. Zero means every request that has arrived has been answered or dropped.
+    pub fn in_flight(&self) -> u64 {
+        self.state.in_flight.load(Ordering::SeqCst)
+    }
+}
+
+/// Leaves the Duo in-flight gauge however the request ends (a dropped connection included).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Keeps the Duo side's in-flight gauge ([`DuoAccount::in_flight`]). It wraps everything else,
+/// fault injection included (`lib.rs` adds it as an outermost layer); Okta requests pass through
+/// uncounted (the Okta edge has its own gauge).
+pub(crate) async fn edge_middleware(
+    State(state): State<Arc<DuoState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if crate::okta::is_okta(request.uri().path()) {
+        return next.run(request).await;
+    }
+    state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let _gauge = InFlight(&state.in_flight);
+    next.run(request).await
 }
 
 /// One Duo API call: everything a handler needs to verify and answer it.

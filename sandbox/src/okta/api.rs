@@ -396,7 +396,11 @@ fn add_links(
     };
     let mut links = vec![format!(r#"<{self_url}>; rel="self""#)];
     if let Some(mut cursor) = next {
-        if ctx.faults.take(&Method::GET, path, true) == Some(FaultKind::RepeatCursor) {
+        if ctx
+            .faults
+            .take(&Method::GET, path, true)
+            .is_some_and(|f| f.kind == FaultKind::RepeatCursor)
+        {
             // The fault: the next link names the page just served again.
             cursor = param(pairs, "after").unwrap_or_default().to_owned();
         }

@@ -43,6 +43,7 @@ pub use directory::{
 };
 pub use limits::{OktaCounters, OktaEndpoint};
 pub use record::OktaRequest;
+pub(crate) use record::is_okta;
 /// The edge middleware (request ids on every Okta response, the in-flight gauge, the request
 /// log). It must wrap everything else, fault injection included, so `lib.rs` adds it as the
 /// outermost layer of the whole app; requests to other paths pass through untouched.

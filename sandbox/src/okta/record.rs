@@ -131,7 +131,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// Whether a path is served by the Okta side.
-fn is_okta(path: &str) -> bool {
+pub(crate) fn is_okta(path: &str) -> bool {
     path.starts_with("/api/") || path.starts_with("/oauth2/")
 }
 
