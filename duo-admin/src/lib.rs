@@ -208,6 +208,14 @@ impl AdminClientBuilder {
         self
     }
 
+    /// The bounds of every call, whatever the server does: the largest body read, how long a
+    /// body may stall, how long a call may go on retrying, the connect timeout (see
+    /// [`Limits`](duo_auth::transport::Limits) for the defaults).
+    pub fn limits(mut self, limits: duo_auth::transport::Limits) -> Self {
+        self.config = self.config.limits(limits);
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<AdminClient, Error> {
         Ok(AdminClient {

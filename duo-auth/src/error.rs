@@ -54,6 +54,24 @@ pub enum Error {
     /// No answer within the timeout.
     #[error("Duo did not answer within {0:?}")]
     Timeout(Duration),
+    /// The answer's body was larger than the client reads ([`Limits::max_body_bytes`]); it was
+    /// refused as it arrived, not read whole.
+    ///
+    /// [`Limits::max_body_bytes`]: crate::transport::Limits::max_body_bytes
+    #[error(
+        "Duo's answer is larger than the {limit} bytes this client reads (Limits::max_body_bytes)"
+    )]
+    BodyTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The answer's body stopped arriving: no byte for this long
+    /// ([`Limits::stall_timeout`](crate::transport::Limits::stall_timeout)).
+    #[error("Duo's answer stalled: no data for {after:?}")]
+    Stalled {
+        /// How long nothing arrived.
+        after: Duration,
+    },
     /// Duo kept answering 429 after every retry of the policy.
     #[error("rate limited by Duo after {attempts} attempts: {last}")]
     RateLimited {
@@ -105,7 +123,10 @@ impl Error {
     /// network failures) — as opposed to errors that need a change first.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport(_) | Error::Timeout(_) | Error::RateLimited { .. } => true,
+            Error::Transport(_)
+            | Error::Timeout(_)
+            | Error::Stalled { .. }
+            | Error::RateLimited { .. } => true,
             Error::Duo(e) => e.status == 429 || e.status >= 500,
             Error::UnexpectedResponse { status, .. } => *status >= 500 || *status == 200,
             _ => false,

@@ -15,6 +15,52 @@ use crate::sign::{Request, SignatureVersion, Signer, format_date};
 /// At most this much of an unexpected body is kept in an error.
 const KEEP_BODY: usize = 64 * 1024;
 
+/// What one call may cost at most, whatever the server does: how large an answer may be, how
+/// long its body may stall, and how long the call may go on retrying.
+///
+/// The defaults are sized well above what Duo sends and waits: the largest page (300 users with
+/// their phones, tokens and groups) is a few hundred KiB, and Duo's own retry schedule waits
+/// 63 s in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest answer body read (default 16 MiB): a larger one is refused while it
+    /// streams in ([`Error::BodyTooLarge`]), never buffered whole.
+    pub max_body_bytes: usize,
+    /// The longest a body may go without a byte (default 20 s): then [`Error::Stalled`].
+    pub stall_timeout: Duration,
+    /// How long a call may go on retrying (default 120 s): no retry starts whose wait would end
+    /// past it. A call therefore ends within this budget plus one attempt's timeout.
+    pub call_budget: Duration,
+    /// The connect timeout of the HTTP client built here (default 3.1 s, as the AWS SDKs);
+    /// a client given with `http_client` keeps its own.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            stall_timeout: Duration::from_secs(20),
+            call_budget: Duration::from_secs(120),
+            connect_timeout: Duration::from_millis(3100),
+        }
+    }
+}
+
+impl Limits {
+    /// The HTTP client these limits want when the caller gives none: a connect timeout, and no
+    /// redirects — Duo never redirects its API, and a redirect followed would carry the signed
+    /// request (and its `Authorization`) to wherever it points.
+    pub(crate) fn http_client(&self) -> Result<reqwest::Client, Error> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+    }
+}
+
 /// A raw answer: status, content type and body bytes.
 #[derive(Debug, Clone)]
 pub struct RawResponse {
@@ -49,6 +95,7 @@ pub struct TransportConfig {
     http: Option<reqwest::Client>,
     runtime: Arc<dyn Runtime>,
     loopback_http: bool,
+    limits: Limits,
 }
 
 impl TransportConfig {
@@ -63,7 +110,15 @@ impl TransportConfig {
             http: None,
             runtime: Arc::new(TokioRuntime),
             loopback_http: false,
+            limits: Limits::default(),
         }
+    }
+
+    /// The bounds of every call: body size, stall, retry budget, connect timeout (see
+    /// [`Limits`] for the defaults).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The signature version (default v5).
@@ -123,9 +178,7 @@ impl TransportConfig {
         };
         let http = match self.http {
             Some(c) => c,
-            None => reqwest::Client::builder()
-                .build()
-                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
+            None => self.limits.http_client()?,
         };
         Ok(Transport::new(
             Signer::with_version(self.credentials, self.version),
@@ -135,7 +188,8 @@ impl TransportConfig {
             self.runtime,
             self.timeout,
             self.user_agent,
-        ))
+        )
+        .with_limits(self.limits))
     }
 }
 
@@ -192,6 +246,7 @@ pub struct Transport {
     runtime: Arc<dyn Runtime>,
     timeout: Duration,
     user_agent: String,
+    limits: Limits,
 }
 
 impl Transport {
@@ -213,7 +268,20 @@ impl Transport {
             runtime,
             timeout,
             user_agent,
+            limits: Limits::default(),
         }
+    }
+
+    /// The same transport with other [`Limits`].
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The bounds of every call.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The signer.
@@ -234,6 +302,7 @@ impl Transport {
         timeout: Option<Duration>,
     ) -> Result<(RawResponse, u32), Error> {
         let timeout = timeout.unwrap_or(self.timeout);
+        let started = self.runtime.now();
         let mut retry = 0u32;
         loop {
             let date = format_date(self.runtime.now())?;
@@ -241,10 +310,21 @@ impl Transport {
             let attempt = match &outcome {
                 Ok(raw) if raw.status < 400 => return outcome.map(|r| (r, retry + 1)),
                 Ok(raw) => Attempt::Status(raw.status),
-                Err(Error::Transport(_) | Error::Timeout(_)) => Attempt::Transport,
+                Err(Error::Transport(_) | Error::Timeout(_) | Error::Stalled { .. }) => {
+                    Attempt::Transport
+                }
                 Err(_) => return outcome.map(|r| (r, retry + 1)),
             };
-            match self.retry.delay(retry, attempt, self.runtime.random()) {
+            let spent = self
+                .runtime
+                .now()
+                .duration_since(started)
+                .unwrap_or_default();
+            let delay = self
+                .retry
+                .delay(retry, attempt, self.runtime.random())
+                .filter(|wait| spent + *wait <= self.limits.call_budget);
+            match delay {
                 Some(wait) => {
                     tracing::debug!(
                         path = request.path(),
@@ -282,7 +362,7 @@ impl Transport {
         if let Some(body) = signed.body() {
             builder = builder.body(body.to_vec());
         }
-        read_response(builder, timeout).await
+        read_response(builder, timeout, &self.limits).await
     }
 
     /// Sends `request` and reads Duo's JSON envelope.
@@ -296,11 +376,14 @@ impl Transport {
     }
 }
 
-/// Sends a request with a timeout and reads the whole answer; a timeout and a connection
-/// failure (also mid-body) are told apart.
+/// Sends a request with a timeout and reads the whole answer within `limits`; a timeout, a
+/// stalled body, a body over the cap and a connection failure (also mid-body) are told apart.
+/// The body is read chunk by chunk and refused as soon as it passes the cap (or at once when its
+/// `Content-Length` says it will), so a hostile server cannot make the client buffer more.
 pub(crate) async fn read_response(
     request: reqwest::RequestBuilder,
     timeout: Duration,
+    limits: &Limits,
 ) -> Result<RawResponse, Error> {
     let classify = |e: reqwest::Error| {
         if e.is_timeout() {
@@ -309,15 +392,39 @@ pub(crate) async fn read_response(
             Error::Transport(e)
         }
     };
-    let response = request.timeout(timeout).send().await.map_err(classify)?;
+    let mut response = request.timeout(timeout).send().await.map_err(classify)?;
     let status = response.status().as_u16();
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    // Into a Vec without a copy when the body arrived in one buffer.
-    let body = Vec::from(response.bytes().await.map_err(classify)?);
+    let too_large = Error::BodyTooLarge {
+        limit: limits.max_body_bytes,
+    };
+    let announced = response.content_length().unwrap_or(0);
+    if usize::try_from(announced).map_or(true, |n| n > limits.max_body_bytes) {
+        return Err(too_large);
+    }
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    loop {
+        let chunk = tokio::time::timeout(limits.stall_timeout, response.chunk())
+            .await
+            .map_err(|_| Error::Stalled {
+                after: limits.stall_timeout,
+            })?
+            .map_err(classify)?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > limits.max_body_bytes {
+            return Err(too_large);
+        }
+        if body.is_empty() && body.capacity() < chunk.len() {
+            // The common case, a body in one buffer: take it without a copy.
+            body = Vec::from(chunk);
+        } else {
+            body.extend_from_slice(&chunk);
+        }
+    }
     Ok(RawResponse {
         status,
         content_type,

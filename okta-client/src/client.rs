@@ -44,6 +44,36 @@ pub struct OktaClientBuilder {
     member_page_limit: u32,
     max_concurrent_requests: Option<usize>,
     slow_down_below: Option<f64>,
+    limits: Limits,
+}
+
+/// What one answer may cost at most, whatever the server does: its size, how long its body may
+/// stall, and how long connecting may take. (How long a call may go on retrying is the
+/// [`RetryPolicy`]'s deadline, 120 s by default.)
+///
+/// The defaults are well above what Okta sends: a page of 1,000 users (the largest Okta
+/// serves) is about 2 MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest answer body read (default 16 MiB): a larger one is refused while it
+    /// streams in ([`Error::BodyTooLarge`]), never buffered whole.
+    pub max_body_bytes: usize,
+    /// The longest a body may go without a byte (default 20 s): then [`Error::Stalled`].
+    pub stall_timeout: Duration,
+    /// The connect timeout of the HTTP client built here (default 3.1 s, as the AWS SDKs); a
+    /// client given with `http_client` keeps its own.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            stall_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_millis(3100),
+        }
+    }
 }
 
 impl fmt::Debug for OktaClientBuilder {
@@ -135,7 +165,13 @@ impl OktaClientBuilder {
         self
     }
 
-    /// Checks the configuration and builds the client.
+    /// The bounds of every answer: body size, stall, connect timeout (see [`Limits`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Builds the client.
     pub fn build(self) -> Result<OktaClient> {
         let token_url = match &self.authorization_server {
             Some(id) => self.domain.custom_token_url(id)?,
@@ -157,8 +193,12 @@ impl OktaClientBuilder {
         }
         let http = match self.http {
             Some(c) => c,
+            // No redirects: Okta's API does not redirect, and a redirect followed would carry
+            // the token (or the client assertion) to wherever it points.
             None => reqwest::Client::builder()
                 .https_only(!self.domain.is_loopback())
+                .connect_timeout(self.limits.connect_timeout)
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))?,
         };
@@ -184,6 +224,7 @@ impl OktaClientBuilder {
                 last_rate_limit: Mutex::new(None),
                 token_requests: AtomicU64::new(0),
                 slow_down_below: self.slow_down_below,
+                limits: self.limits,
             }),
         })
     }
@@ -243,6 +284,7 @@ pub(crate) struct Inner {
     last_rate_limit: Mutex<Option<RateLimit>>,
     slow_down_below: Option<f64>,
     token_requests: AtomicU64,
+    limits: Limits,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -408,6 +450,7 @@ impl OktaClient {
             member_page_limit: 200,
             max_concurrent_requests: None,
             slow_down_below: None,
+            limits: Limits::default(),
         }
     }
 
@@ -613,16 +656,40 @@ impl OktaClient {
             .map_err(|e| self.classify(&e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.classify(&e))?
-            .to_vec();
+        let body = self.read_body(response).await?;
         Ok(Raw {
             status,
             headers,
             body,
         })
+    }
+
+    /// The body, chunk by chunk, refused as soon as it passes the cap (or at once when its
+    /// `Content-Length` says it will) and when no byte arrives for the stall timeout: a hostile
+    /// server cannot make the client buffer more than the cap or wait forever on a trickle.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>> {
+        let limits = &self.inner.limits;
+        let too_large = || Error::BodyTooLarge {
+            limit: limits.max_body_bytes,
+        };
+        let announced = response.content_length().unwrap_or(0);
+        if usize::try_from(announced).map_or(true, |n| n > limits.max_body_bytes) {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+        while let Some(chunk) = tokio::time::timeout(limits.stall_timeout, response.chunk())
+            .await
+            .map_err(|_| Error::Stalled {
+                after: limits.stall_timeout,
+            })?
+            .map_err(|e| self.classify(&e))?
+        {
+            if body.len() + chunk.len() > limits.max_body_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn base_request(&self, rb: reqwest::RequestBuilder, a: &Attempts) -> reqwest::RequestBuilder {

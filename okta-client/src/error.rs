@@ -122,6 +122,23 @@ pub enum Error {
     /// The request or reading its answer took longer than the configured timeout.
     #[error("the request timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// The answer's body was larger than the client reads
+    /// ([`Limits::max_body_bytes`](crate::Limits::max_body_bytes)); it was refused as it
+    /// arrived, not read whole.
+    #[error(
+        "the answer is larger than the {limit} bytes this client reads (Limits::max_body_bytes)"
+    )]
+    BodyTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The answer's body stopped arriving: no byte for this long
+    /// ([`Limits::stall_timeout`](crate::Limits::stall_timeout)).
+    #[error("the answer stalled: no data for {after:?}")]
+    Stalled {
+        /// How long nothing arrived.
+        after: std::time::Duration,
+    },
     /// A success answer whose body is not what the endpoint returns (truncated or not JSON).
     #[error(
         "unexpected response body (HTTP {status}): {reason}{}",
@@ -747,7 +764,10 @@ impl Error {
     /// Whether waiting and sending the request again may succeed (rate limits and transient
     /// server errors). Client-side errors and 4xx answers are not retryable.
     pub fn is_retryable(&self) -> bool {
-        if matches!(self, Error::Transport(_) | Error::Timeout(_)) {
+        if matches!(
+            self,
+            Error::Transport(_) | Error::Timeout(_) | Error::Stalled { .. }
+        ) {
             return true;
         }
         match self.status() {

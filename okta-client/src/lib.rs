@@ -62,7 +62,7 @@ pub mod model;
 pub mod rate_limit;
 pub mod runtime;
 
-pub use client::{OktaClient, OktaClientBuilder, TokenInfo, TokenType};
+pub use client::{Limits, OktaClient, OktaClientBuilder, TokenInfo, TokenType};
 pub use credentials::{ApiToken, Credentials, Dpop, PrivateKeyJwt};
 pub use domain::OktaDomain;
 pub use error::{Error, Result};

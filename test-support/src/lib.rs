@@ -5,7 +5,11 @@
 //! `target/peers/venv`; `PEERS_PYTHON` may name another interpreter. With `REQUIRE_PEERS=1` (as
 //! in CI) a missing peer is a test failure; without it the test prints that it skipped and how to
 //! install the peers, so `cargo test --workspace` still passes on a bare machine.
+//!
+//! [`hostile`] is a raw TCP server that misbehaves on purpose, for the clients' bounds.
 #![forbid(unsafe_code)]
+
+pub mod hostile;
 
 use std::path::PathBuf;
 use std::process::Command;

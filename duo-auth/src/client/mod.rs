@@ -96,6 +96,14 @@ impl AuthClientBuilder {
         self
     }
 
+    /// The bounds of every call, whatever the server does: the largest body read, how long a
+    /// body may stall, how long a call may go on retrying, the connect timeout (see
+    /// [`Limits`](crate::transport::Limits) for the defaults).
+    pub fn limits(mut self, limits: crate::transport::Limits) -> Self {
+        self.config = self.config.limits(limits);
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<AuthClient, Error> {
         Ok(AuthClient {

@@ -125,8 +125,9 @@ impl UniversalClientBuilder {
         .with_loopback_http(self.loopback_http)?;
         let http = match self.http {
             Some(c) => c,
-            None => reqwest::Client::builder()
-                .build()
+            // A connect timeout and no redirects, as for the other Duo clients.
+            None => crate::transport::Limits::default()
+                .http_client()
                 .map_err(|e| UniversalConfigError::HttpClient(e.to_string()))?,
         };
         Ok(UniversalClient {
@@ -244,6 +245,6 @@ impl UniversalClient {
             .header(reqwest::header::USER_AGENT, &self.user_agent)
             .header(reqwest::header::ACCEPT, "application/json")
             .form(form);
-        crate::transport::read_response(request, self.timeout).await
+        crate::transport::read_response(request, self.timeout, &Default::default()).await
     }
 }

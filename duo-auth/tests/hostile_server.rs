@@ -1,0 +1,182 @@
+//! The Duo clients against servers that misbehave on purpose, byte by byte (raw TCP listeners on
+//! loopback, `test_support::hostile`): an announced or endless huge body, a body that stops, a
+//! server that never answers, a redirect to another origin, 429 for ever. Each case must end in
+//! its typed error having read no more than the cap. Time limits here are liveness guards many
+//! times the configured bound, never the verdict.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use duo_auth::retry::RetryPolicy;
+use duo_auth::runtime::{Runtime, SleepFuture};
+use duo_auth::transport::Limits;
+use duo_auth::{AuthClient, Credentials, Error};
+use test_support::hostile::{self, answer, serve};
+
+fn limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_body_bytes = 1024 * 1024;
+    limits.stall_timeout = Duration::from_millis(300);
+    limits
+}
+
+fn client(host: &str) -> AuthClient {
+    let creds = Credentials::new("DIXXXXXXXXXXXXXXXXXX", "a".repeat(40), host).unwrap();
+    AuthClient::builder(creds)
+        .loopback_http(true)
+        .retry_policy(RetryPolicy::none())
+        .timeout(Duration::from_secs(10))
+        .limits(limits())
+        .build()
+        .unwrap()
+}
+
+/// Runs `call` under a generous liveness guard; its error and how long it took.
+async fn fails<T: std::fmt::Debug>(
+    call: impl std::future::Future<Output = Result<T, Error>>,
+) -> (Error, Duration) {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the call must end on its own");
+    (outcome.unwrap_err(), started.elapsed())
+}
+
+#[tokio::test]
+async fn an_announced_huge_body_is_refused_before_it_is_read() {
+    let server = serve(hostile::huge_body(1 << 30)).await;
+    let (err, _) = fails(client(&server.host).check()).await;
+    assert!(
+        matches!(err, Error::BodyTooLarge { limit: 1_048_576 }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("max_body_bytes"), "{err}");
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn an_endless_body_stops_at_the_cap() {
+    let server = serve(hostile::endless_body()).await;
+    let (err, _) = fails(client(&server.host).check()).await;
+    assert!(matches!(err, Error::BodyTooLarge { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_a_stall() {
+    let server = serve(hostile::stalled_body()).await;
+    let (err, took) = fails(client(&server.host).check()).await;
+    assert!(
+        matches!(err, Error::Stalled { after } if after == Duration::from_millis(300)),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    // Told apart from the 10 s attempt timeout, which would have come later.
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_timeout() {
+    let server = serve(hostile::black_hole()).await;
+    let creds =
+        Credentials::new("DIXXXXXXXXXXXXXXXXXX", "a".repeat(40), server.host.as_str()).unwrap();
+    let client = AuthClient::builder(creds)
+        .loopback_http(true)
+        .retry_policy(RetryPolicy::none())
+        .timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let (err, _) = fails(client.check()).await;
+    assert!(
+        matches!(err, Error::Timeout(t) if t == Duration::from_millis(400)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed() {
+    // Where the redirect points, another origin: it must never be asked anything (the request
+    // would carry the signed Authorization header there).
+    let elsewhere = serve(|mut s| {
+        Box::pin(async move {
+            let body = br#"{"stat":"OK","response":{"time":1700000000}}"#;
+            answer(&mut s, "200 OK", &[], body).await;
+        })
+    })
+    .await;
+    let location = format!("http://{}/auth/v2/check", elsewhere.host);
+    let server = serve(hostile::redirect(location)).await;
+    let (err, _) = fails(client(&server.host).check()).await;
+    match &err {
+        Error::UnexpectedResponse { status, .. } => assert_eq!(*status, 302),
+        other => panic!("expected the 302 itself, got {other:?}"),
+    }
+    assert_eq!(server.connections(), 1);
+    assert_eq!(elsewhere.connections(), 0);
+}
+
+/// Records the retry waits and moves its clock by them, so a schedule of minutes runs at once.
+#[derive(Debug, Default)]
+struct Clock {
+    slept: std::sync::Mutex<Vec<Duration>>,
+}
+
+impl Runtime for Clock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + self.slept.lock().unwrap().iter().sum::<Duration>()
+    }
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        self.slept.lock().unwrap().push(duration);
+        Box::pin(std::future::ready(()))
+    }
+    fn random(&self) -> f64 {
+        0.99
+    }
+}
+
+#[tokio::test]
+async fn rate_limited_for_ever_ends_within_the_call_budget() {
+    let server = serve(|mut s| {
+        Box::pin(async move {
+            let body = br#"{"stat":"FAIL","code":42901,"message":"Too Many Requests"}"#;
+            let json = [("Content-Type", "application/json")];
+            answer(&mut s, "429 Too Many Requests", &json, body).await;
+        })
+    })
+    .await;
+    let clock = Arc::new(Clock::default());
+    let creds =
+        Credentials::new("DIXXXXXXXXXXXXXXXXXX", "a".repeat(40), server.host.as_str()).unwrap();
+    let policy = RetryPolicy {
+        max_retries: 1_000, // only the budget can stop it
+        ..RetryPolicy::default()
+    };
+    let mut limits = limits();
+    limits.call_budget = Duration::from_secs(90);
+    let client = AuthClient::builder(creds)
+        .loopback_http(true)
+        .retry_policy(policy)
+        .runtime(clock.clone())
+        .limits(limits)
+        .build()
+        .unwrap();
+    let (err, _) = fails(client.check()).await;
+    let slept: Vec<Duration> = clock.slept.lock().unwrap().clone();
+    let total: Duration = slept.iter().sum();
+    assert!(
+        matches!(err, Error::RateLimited { attempts, .. } if attempts as usize == slept.len() + 1),
+        "{err:?} after {slept:?}"
+    );
+    assert_eq!(server.connections(), slept.len() + 1);
+    assert!(total <= Duration::from_secs(90), "{slept:?}");
+    // Duo's schedule (1, 2, 4 … 32 s, plus jitter) runs until the next wait would pass the
+    // budget, not before.
+    assert!(
+        total + slept[slept.len() - 1] > Duration::from_secs(90),
+        "{slept:?}"
+    );
+    assert!(
+        slept.iter().all(|w| *w < Duration::from_secs(33)),
+        "{slept:?}"
+    );
+}

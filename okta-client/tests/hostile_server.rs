@@ -1,0 +1,180 @@
+//! The Okta client against servers that misbehave on purpose, byte by byte (raw TCP listeners
+//! on loopback, `test_support::hostile`): an announced or endless huge body, a body that stops,
+//! a server that never answers, a redirect, a `Link: next` to another origin, 429 for ever.
+//! Each case must end in its typed error having read no more than the cap, and nothing may be
+//! sent to another origin. Time limits here are liveness guards, never the verdict.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use okta_client::rate_limit::RetryPolicy;
+use okta_client::runtime::SleepFuture;
+use okta_client::{ApiToken, Error, GroupQuery, Limits, OktaClient, OktaDomain, Runtime};
+use test_support::hostile::{self, answer, serve};
+
+const TOKEN: &str = "00abcdefghijklmnopqrstuvwxyz0123456789ABCD";
+
+fn client(host: &str) -> OktaClient {
+    let mut limits = Limits::default();
+    limits.max_body_bytes = 1024 * 1024;
+    limits.stall_timeout = Duration::from_millis(300);
+    let domain: OktaDomain = format!("http://{host}").parse().unwrap();
+    OktaClient::builder(domain, ApiToken::new(TOKEN).unwrap())
+        .retry_policy(RetryPolicy::new().with_max_retries(0))
+        .timeout(Duration::from_secs(10))
+        .limits(limits)
+        .build()
+        .unwrap()
+}
+
+async fn fails<T: std::fmt::Debug>(
+    call: impl std::future::Future<Output = Result<T, Error>>,
+) -> (Error, Duration) {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the call must end on its own");
+    (outcome.unwrap_err(), started.elapsed())
+}
+
+fn groups_page(
+    link: Option<&str>,
+) -> impl Fn(tokio::net::TcpStream) -> hostile::BoxFuture + Send + Sync + 'static {
+    let link = link.map(str::to_owned);
+    move |mut s| {
+        let link = link.clone();
+        Box::pin(async move {
+            let body = br#"[{"id":"00g1","type":"OKTA_GROUP","profile":{"name":"Engineering"}}]"#;
+            let mut headers = vec![("Content-Type", "application/json")];
+            if let Some(link) = &link {
+                headers.push(("Link", link.as_str()));
+            }
+            answer(&mut s, "200 OK", &headers, body).await;
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_announced_huge_body_is_refused_before_it_is_read() {
+    let server = serve(hostile::huge_body(1 << 30)).await;
+    let (err, _) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    assert!(
+        matches!(err, Error::BodyTooLarge { limit: 1_048_576 }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("max_body_bytes"), "{err}");
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn an_endless_body_stops_at_the_cap() {
+    let server = serve(hostile::endless_body()).await;
+    let (err, _) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    assert!(matches!(err, Error::BodyTooLarge { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_a_stall() {
+    let server = serve(hostile::stalled_body()).await;
+    let (err, took) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    assert!(
+        matches!(err, Error::Stalled { after } if after == Duration::from_millis(300)),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_timeout() {
+    let server = serve(hostile::black_hole()).await;
+    let domain: OktaDomain = format!("http://{}", server.host).parse().unwrap();
+    let client = OktaClient::builder(domain, ApiToken::new(TOKEN).unwrap())
+        .retry_policy(RetryPolicy::new().with_max_retries(0))
+        .timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let (err, _) = fails(client.groups(&GroupQuery::default())).await;
+    assert!(
+        matches!(err, Error::Timeout(t) if t == Duration::from_millis(400)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed_and_the_token_stays_home() {
+    let elsewhere = serve(groups_page(None)).await;
+    let server = serve(hostile::redirect(format!(
+        "http://{}/api/v1/groups",
+        elsewhere.host
+    )))
+    .await;
+    let (err, _) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    assert_eq!(err.status(), Some(302), "{err:?}");
+    assert_eq!(server.connections(), 1);
+    assert_eq!(elsewhere.connections(), 0);
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_origin_is_a_paging_error() {
+    let elsewhere = serve(groups_page(None)).await;
+    let link = format!(
+        "<http://{}/api/v1/groups?after=00g1>; rel=\"next\"",
+        elsewhere.host
+    );
+    let server = serve(groups_page(Some(&link))).await;
+    let (err, _) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    assert!(matches!(err, Error::Paging { .. }), "{err:?}");
+    assert_eq!(elsewhere.connections(), 0);
+}
+
+/// Records the retry waits and moves its clock by them.
+#[derive(Debug, Default)]
+struct Clock {
+    slept: Mutex<Vec<Duration>>,
+}
+
+impl Runtime for Clock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + self.slept.lock().unwrap().iter().sum::<Duration>()
+    }
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        self.slept.lock().unwrap().push(duration);
+        Box::pin(async {})
+    }
+    fn random(&self) -> f64 {
+        0.5
+    }
+}
+
+#[tokio::test]
+async fn rate_limited_for_ever_ends_within_the_deadline() {
+    // 429 for ever (no reset header: the policy's own backoff): only the deadline stops it.
+    let server = serve(|mut s| {
+        Box::pin(async move {
+            let body = br#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}"#;
+            let json = [("Content-Type", "application/json")];
+            answer(&mut s, "429 Too Many Requests", &json, body).await;
+        })
+    })
+    .await;
+    let clock = Arc::new(Clock::default());
+    let domain: OktaDomain = format!("http://{}", server.host).parse().unwrap();
+    let client = OktaClient::builder(domain, ApiToken::new(TOKEN).unwrap())
+        .retry_policy(RetryPolicy::new().with_max_retries(1_000))
+        .runtime(clock.clone())
+        .build()
+        .unwrap();
+    let (err, _) = fails(client.groups(&GroupQuery::default())).await;
+    let slept: Vec<Duration> = clock.slept.lock().unwrap().clone();
+    assert_eq!(err.status(), Some(429), "{err:?}");
+    assert_eq!(server.connections(), slept.len() + 1);
+    let total: Duration = slept.iter().sum();
+    // The default deadline, 120 s from the first attempt, bounds the waits in all.
+    assert!(total <= Duration::from_secs(120), "{slept:?}");
+    assert!(
+        total > Duration::from_secs(60),
+        "stopped before the deadline: {slept:?}"
+    );
+}
