@@ -75,6 +75,13 @@ fn parse_args() -> Result<(Options, bool), BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    // The audit trail (wrong passwords, lockouts) on stderr; RUST_LOG widens or narrows it.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("portal::audit=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let (options, temporary_db) = parse_args()?;
     let mode = options.mode;
     let db = options.db.clone();

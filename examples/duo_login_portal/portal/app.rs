@@ -20,6 +20,7 @@ use serde_json::json;
 
 use super::html::{esc, page, problem};
 use super::session::{Session, Sessions, Stage, clear_cookie, csrf_ok, set_cookie};
+use super::throttle::{Locked, Throttle};
 use super::{
     AuthApp, BoxError, DemoUser, Mode, PortalGate, SharedLastAuth, UniversalApp, auth_client,
     build_gate, universal_client,
@@ -93,7 +94,15 @@ pub(crate) struct AppState {
     last_auth: SharedLastAuth,
     base_url: String,
     duo: RwLock<DuoApps>,
+    /// Failed passwords per account and per source address.
+    throttle: Throttle,
+    /// Argon2 checks running at once: one per core, on tokio's blocking pool, so that a flood
+    /// of logins neither stalls the async workers nor piles up work without bound.
+    password_checks: tokio::sync::Semaphore,
 }
+
+/// How long a password check may wait for a free slot before the portal answers 503.
+const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 impl AppState {
     pub(crate) fn new(setup: Setup) -> Self {
@@ -109,7 +118,32 @@ impl AppState {
                 gate: setup.gate,
                 universal: setup.universal,
             }),
+            throttle: Throttle::default(),
+            password_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            ),
         }
+    }
+
+    /// Checks a password with Argon2 on the blocking pool, at most one per core at a time;
+    /// `None` when no slot came free in time (the portal is flooded).
+    async fn verify_password(
+        self: &Arc<Self>,
+        login: &str,
+        password: &str,
+    ) -> Option<Result<bool, duo_okta_sdk::portal::StoreError>> {
+        let permit = tokio::time::timeout(PASSWORD_QUEUE_WAIT, self.password_checks.acquire())
+            .await
+            .ok()?
+            .ok()?;
+        let app = self.clone();
+        let (login, password) = (login.to_owned(), password.to_owned());
+        let checked =
+            tokio::task::spawn_blocking(move || app.store().verify_password(&login, &password))
+                .await
+                .ok();
+        drop(permit);
+        checked
     }
 
     fn store(&self) -> &PortalStore {
@@ -163,6 +197,20 @@ fn redirect_with_cookie(to: &str, session_id: &str) -> Response {
         Redirect::to(to),
     )
         .into_response()
+}
+
+/// 429 with `Retry-After`, saying neither whether the account exists nor which rule fired.
+fn locked_out(locked: Locked) -> Response {
+    let seconds = locked.retry_after.as_secs();
+    let mut response = problem(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        &format!("Too many failed sign-ins. Try again in {seconds} seconds."),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -301,10 +349,33 @@ async fn login_submit(
     }
     let login = form.get("username").map_or("", |u| u.trim()).to_owned();
     let password = form.get("password").map_or("", String::as_str);
-    let verified = app.store().verify_password(&login, password);
+    // Locked accounts and sources are refused before any password is checked: no Argon2 work
+    // for an attacker, and the right password does not open a locked account either.
+    if let Err(locked) = app.throttle.check(&login, peer.ip(), Instant::now()) {
+        return locked_out(locked);
+    }
+    let Some(verified) = app.verify_password(&login, password).await else {
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too many sign-ins at once; try again in a moment.",
+        );
+    };
     match verified {
-        Ok(true) => {}
+        Ok(true) => app.throttle.success(&login),
         Ok(false) => {
+            let failure = app.throttle.failure(&login, peer.ip(), Instant::now());
+            tracing::info!(target: "portal::audit", login = %login, source = %peer.ip(),
+                failures = failure.account_failures, "wrong password");
+            if let Some(locked_for) = failure.account_locked_for {
+                tracing::warn!(target: "portal::audit", login = %login, source = %peer.ip(),
+                    failures = failure.account_failures, locked_secs = locked_for.as_secs(),
+                    "account locked after repeated wrong passwords");
+            }
+            if failure.source_locked {
+                tracing::warn!(target: "portal::audit", source = %peer.ip(),
+                    "source address locked out after repeated wrong passwords");
+            }
             app.sessions.update(&sid, |s| {
                 s.notice = Some("Wrong username or password.".to_owned());
             });

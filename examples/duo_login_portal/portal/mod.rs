@@ -6,6 +6,7 @@ mod app;
 mod demo;
 mod html;
 mod session;
+mod throttle;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
