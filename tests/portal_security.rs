@@ -133,3 +133,56 @@ async fn repeated_wrong_passwords_lock_the_account_not_the_others() {
 
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers() {
+    let running = portal::start(portal::Options {
+        mode: portal::Mode::Push,
+        port: 0,
+        db: None,
+        tenant: None,
+    })
+    .await
+    .unwrap();
+    let base = running.url.trim_end_matches("/login").to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in [
+        "/login",
+        "/",
+        "/settings",
+        "/static/poll.js",
+        "/no-such-page",
+    ] {
+        let response = http.get(format!("{base}{path}")).send().await.unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_else(|| panic!("{path}: no {name}"))
+        };
+        let csp = header("content-security-policy");
+        let script_src = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("script-src"))
+            .unwrap_or_else(|| panic!("{path}: no script-src in {csp}"));
+        assert_eq!(
+            script_src, "script-src 'self'",
+            "{path}: inline scripts refused"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(header("x-frame-options"), "DENY");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(header("cache-control"), "no-store");
+        assert_eq!(header("referrer-policy"), "same-origin");
+    }
+    // No page of the portal has an inline script left (the CSP would block it).
+    let login = http.get(format!("{base}/login")).send().await.unwrap();
+    let html = login.text().await.unwrap();
+    assert!(!html.contains("<script>"), "{html}");
+    running.shutdown().await;
+}
