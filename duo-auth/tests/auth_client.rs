@@ -282,9 +282,11 @@ async fn every_endpoint_against_the_sandbox() {
 async fn verify_names_each_misconfiguration() {
     let sandbox = Sandbox::builder().users(5).start().await.unwrap();
     let creds = &sandbox.credentials().duo;
+    // The skew is Duo's clock minus ours after the round trip, so a stalled machine adds its
+    // stall: the tolerance (30 s) is wide for that, and still far from the 600 s case below.
     let ok = client_for(&creds.auth, Arc::default()).verify().await;
     assert!(
-        matches!(ok, Diagnosis::Ok { clock_skew_secs } if clock_skew_secs.abs() <= 2),
+        matches!(ok, Diagnosis::Ok { clock_skew_secs } if clock_skew_secs.abs() <= 30),
         "{ok:?}"
     );
 
@@ -310,7 +312,7 @@ async fn verify_names_each_misconfiguration() {
     });
     let d = client_for(&creds.auth, skewed).verify().await;
     assert!(
-        matches!(d, Diagnosis::ClockSkew { clock_skew_secs } if (598..=602).contains(&clock_skew_secs)),
+        matches!(d, Diagnosis::ClockSkew { clock_skew_secs } if (570..=630).contains(&clock_skew_secs)),
         "{d:?}"
     );
     assert!(d.to_string().contains("clock"));
