@@ -12,6 +12,7 @@ use duo_admin::review::AccessReview;
 use duo_auth::Credentials;
 use duo_auth::runtime::{Runtime, SleepFuture};
 use idp_sandbox::{DuoApplication, Fault, FaultKind, Sandbox};
+use test_support::wait::eventually;
 
 #[derive(Debug)]
 struct NoWait;
@@ -353,19 +354,6 @@ async fn access_review_snapshot_and_official_client_agree() {
         assert_eq!(theirs, ours);
     }
     sandbox.shutdown().await;
-}
-
-/// Waits until `done()` holds, looking every few milliseconds; the 30 s limit is a liveness
-/// guard that fails only a test that is stuck.
-async fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still waiting after 30 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Long enough for a walk that outlived its cancellation to show itself by another request. A

@@ -6,13 +6,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use duo_auth::retry::RetryPolicy;
 use duo_auth::runtime::{Runtime, SleepFuture};
 use duo_auth::transport::Limits;
 use duo_auth::{AuthClient, Credentials, Error};
 use test_support::hostile::{self, answer, serve};
+use test_support::wait::ends_in_error;
 
 fn limits() -> Limits {
     let mut limits = Limits::default();
@@ -32,21 +33,10 @@ fn client(host: &str) -> AuthClient {
         .unwrap()
 }
 
-/// Runs `call` under a generous liveness guard; its error and how long it took.
-async fn fails<T: std::fmt::Debug>(
-    call: impl std::future::Future<Output = Result<T, Error>>,
-) -> (Error, Duration) {
-    let started = Instant::now();
-    let outcome = tokio::time::timeout(Duration::from_secs(60), call)
-        .await
-        .expect("the call must end on its own");
-    (outcome.unwrap_err(), started.elapsed())
-}
-
 #[tokio::test]
 async fn an_announced_huge_body_is_refused_before_it_is_read() {
     let server = serve(hostile::huge_body(1 << 30)).await;
-    let (err, _) = fails(client(&server.host).check()).await;
+    let (err, _) = ends_in_error(client(&server.host).check()).await;
     assert!(
         matches!(err, Error::BodyTooLarge { limit: 1_048_576 }),
         "{err:?}"
@@ -58,14 +48,14 @@ async fn an_announced_huge_body_is_refused_before_it_is_read() {
 #[tokio::test]
 async fn an_endless_body_stops_at_the_cap() {
     let server = serve(hostile::endless_body()).await;
-    let (err, _) = fails(client(&server.host).check()).await;
+    let (err, _) = ends_in_error(client(&server.host).check()).await;
     assert!(matches!(err, Error::BodyTooLarge { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn a_body_that_stops_arriving_is_a_stall() {
     let server = serve(hostile::stalled_body()).await;
-    let (err, took) = fails(client(&server.host).check()).await;
+    let (err, took) = ends_in_error(client(&server.host).check()).await;
     assert!(
         matches!(err, Error::Stalled { after } if after == Duration::from_millis(300)),
         "{err:?}"
@@ -86,7 +76,7 @@ async fn a_server_that_never_answers_is_a_timeout() {
         .timeout(Duration::from_millis(400))
         .build()
         .unwrap();
-    let (err, _) = fails(client.check()).await;
+    let (err, _) = ends_in_error(client.check()).await;
     assert!(
         matches!(err, Error::Timeout(t) if t == Duration::from_millis(400)),
         "{err:?}"
@@ -106,7 +96,7 @@ async fn a_redirect_is_never_followed() {
     .await;
     let location = format!("http://{}/auth/v2/check", elsewhere.host);
     let server = serve(hostile::redirect(location)).await;
-    let (err, _) = fails(client(&server.host).check()).await;
+    let (err, _) = ends_in_error(client(&server.host).check()).await;
     match &err {
         Error::UnexpectedResponse { status, .. } => assert_eq!(*status, 302),
         other => panic!("expected the 302 itself, got {other:?}"),
@@ -160,7 +150,7 @@ async fn rate_limited_for_ever_ends_within_the_call_budget() {
         .limits(limits)
         .build()
         .unwrap();
-    let (err, _) = fails(client.check()).await;
+    let (err, _) = ends_in_error(client.check()).await;
     let slept: Vec<Duration> = clock.slept.lock().unwrap().clone();
     let total: Duration = slept.iter().sum();
     assert!(

@@ -6,12 +6,13 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use okta_client::rate_limit::RetryPolicy;
 use okta_client::runtime::SleepFuture;
 use okta_client::{ApiToken, Error, GroupQuery, Limits, OktaClient, OktaDomain, Runtime};
 use test_support::hostile::{self, answer, serve};
+use test_support::wait::ends_in_error;
 
 const TOKEN: &str = "00abcdefghijklmnopqrstuvwxyz0123456789ABCD";
 
@@ -26,16 +27,6 @@ fn client(host: &str) -> OktaClient {
         .limits(limits)
         .build()
         .unwrap()
-}
-
-async fn fails<T: std::fmt::Debug>(
-    call: impl std::future::Future<Output = Result<T, Error>>,
-) -> (Error, Duration) {
-    let started = Instant::now();
-    let outcome = tokio::time::timeout(Duration::from_secs(60), call)
-        .await
-        .expect("the call must end on its own");
-    (outcome.unwrap_err(), started.elapsed())
 }
 
 fn groups_page(
@@ -58,7 +49,7 @@ fn groups_page(
 #[tokio::test]
 async fn an_announced_huge_body_is_refused_before_it_is_read() {
     let server = serve(hostile::huge_body(1 << 30)).await;
-    let (err, _) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    let (err, _) = ends_in_error(client(&server.host).groups(&GroupQuery::default())).await;
     assert!(
         matches!(err, Error::BodyTooLarge { limit: 1_048_576 }),
         "{err:?}"
@@ -70,14 +61,14 @@ async fn an_announced_huge_body_is_refused_before_it_is_read() {
 #[tokio::test]
 async fn an_endless_body_stops_at_the_cap() {
     let server = serve(hostile::endless_body()).await;
-    let (err, _) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    let (err, _) = ends_in_error(client(&server.host).groups(&GroupQuery::default())).await;
     assert!(matches!(err, Error::BodyTooLarge { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn a_body_that_stops_arriving_is_a_stall() {
     let server = serve(hostile::stalled_body()).await;
-    let (err, took) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    let (err, took) = ends_in_error(client(&server.host).groups(&GroupQuery::default())).await;
     assert!(
         matches!(err, Error::Stalled { after } if after == Duration::from_millis(300)),
         "{err:?}"
@@ -95,7 +86,7 @@ async fn a_server_that_never_answers_is_a_timeout() {
         .timeout(Duration::from_millis(400))
         .build()
         .unwrap();
-    let (err, _) = fails(client.groups(&GroupQuery::default())).await;
+    let (err, _) = ends_in_error(client.groups(&GroupQuery::default())).await;
     assert!(
         matches!(err, Error::Timeout(t) if t == Duration::from_millis(400)),
         "{err:?}"
@@ -110,7 +101,7 @@ async fn a_redirect_is_never_followed_and_the_token_stays_home() {
         elsewhere.host
     )))
     .await;
-    let (err, _) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    let (err, _) = ends_in_error(client(&server.host).groups(&GroupQuery::default())).await;
     assert_eq!(err.status(), Some(302), "{err:?}");
     assert_eq!(server.connections(), 1);
     assert_eq!(elsewhere.connections(), 0);
@@ -124,7 +115,7 @@ async fn a_next_link_to_another_origin_is_a_paging_error() {
         elsewhere.host
     );
     let server = serve(groups_page(Some(&link))).await;
-    let (err, _) = fails(client(&server.host).groups(&GroupQuery::default())).await;
+    let (err, _) = ends_in_error(client(&server.host).groups(&GroupQuery::default())).await;
     assert!(matches!(err, Error::Paging { .. }), "{err:?}");
     assert_eq!(elsewhere.connections(), 0);
 }
@@ -166,7 +157,7 @@ async fn rate_limited_for_ever_ends_within_the_deadline() {
         .runtime(clock.clone())
         .build()
         .unwrap();
-    let (err, _) = fails(client.groups(&GroupQuery::default())).await;
+    let (err, _) = ends_in_error(client.groups(&GroupQuery::default())).await;
     let slept: Vec<Duration> = clock.slept.lock().unwrap().clone();
     assert_eq!(err.status(), Some(429), "{err:?}");
     assert_eq!(server.connections(), slept.len() + 1);

@@ -6,10 +6,12 @@
 //! in CI) a missing peer is a test failure; without it the test prints that it skipped and how to
 //! install the peers, so `cargo test --workspace` still passes on a bare machine.
 //!
-//! [`hostile`] is a raw TCP server that misbehaves on purpose, for the clients' bounds.
+//! [`hostile`] is a raw TCP server that misbehaves on purpose, for the clients' bounds; [`wait`]
+//! waits on hand-over points without letting time decide a verdict.
 #![forbid(unsafe_code)]
 
 pub mod hostile;
+pub mod wait;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -18,18 +18,7 @@ pub fn signer(app: &DuoApplication, version: SignatureVersion) -> Signer {
     Signer::with_version(creds, version)
 }
 
-/// Waits until `done()` holds, looking every few milliseconds. A hand-over point, not a timing
-/// assumption: the 30 s limit only makes a test that is truly stuck fail instead of hanging.
-pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still waiting after 30 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+pub use test_support::wait::eventually;
 
 pub fn now() -> String {
     format_date(SystemTime::now()).expect("date")
