@@ -8,10 +8,11 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use duo_auth::sign::{Request, SignatureVersion};
-use duo_support::{call, eventually, now, signer};
+use duo_support::{call, now, signer};
 use idp_sandbox::duo::Behaviour;
 use idp_sandbox::{Fault, FaultKind, Sandbox};
 use serde_json::Value;
+use test_support::wait::eventually;
 
 async fn post(s: &duo_auth::sign::Signer, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
     let req =

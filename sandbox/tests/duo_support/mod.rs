@@ -18,8 +18,6 @@ pub fn signer(app: &DuoApplication, version: SignatureVersion) -> Signer {
     Signer::with_version(creds, version)
 }
 
-pub use test_support::wait::eventually;
-
 pub fn now() -> String {
     format_date(SystemTime::now()).expect("date")
 }
