@@ -148,6 +148,9 @@ impl PortalStore {
     }
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
+        // Another process (a second sync, the portal) may hold the write lock: wait for it
+        // rather than fail at once; `apply` then finds the store changed and refuses its plan.
+        conn.busy_timeout(WRITER_WAIT)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -353,9 +356,13 @@ impl PortalStore {
     /// `planned_from` is the portal the plan was computed from (as [`PortalStore::load`]
     /// returned it). When the store no longer holds exactly that portal — someone changed a
     /// grant in between — nothing is written and [`StoreError::StalePlan`] says so.
+    ///
+    /// Two syncs at once on one store never both apply: the transaction takes SQLite's write
+    /// lock before it reads (`BEGIN IMMEDIATE`), so the second waits for the first (up to
+    /// 30 s), then finds the portal changed and refuses its plan as stale.
     pub fn apply(&self, plan: &Plan, planned_from: &Portal) -> Result<Applied, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let current = load(&tx)?;
         let (planned, now) = (portal_digest(planned_from), portal_digest(&current));
         if planned != now {
@@ -509,10 +516,63 @@ fn hash_password(password: &str) -> Result<String, StoreError> {
         .map_err(|e| StoreError::PasswordHash(e.to_string()))
 }
 
+/// How long a write waits for another connection's write lock before it fails.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use role_sync::{Directory, DirectoryUser, Guard, Mapping, Policy, UserStatus};
+
+    #[test]
+    fn two_syncs_at_once_never_both_apply() {
+        let dir = std::env::temp_dir().join(format!("portal-race-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let first = PortalStore::open(&path).unwrap();
+        first.add_user("a@x", None, false).unwrap();
+        let mapping = Mapping::new().map("Staff", ["viewer"]);
+        let members: Vec<(&str, String)> = (0..200).map(|i| ("Staff", format!("u{i}@x"))).collect();
+        let members: Vec<(&str, &str)> = members.iter().map(|(g, l)| (*g, l.as_str())).collect();
+        let policy = Policy::default().allow(Guard::Escalations);
+        // Two processes' worth of stores on one file, both planning from the same state.
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let store = PortalStore::open(&path).unwrap();
+                let before = store.load().unwrap();
+                let plan =
+                    role_sync::plan(&mapping, &directory(&members), &before, &policy).unwrap();
+                (store, before, plan)
+            })
+            .collect();
+        let barrier = std::sync::Barrier::new(2);
+        let outcomes: Vec<Result<Applied, StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = runs
+                .iter()
+                .map(|(store, before, plan)| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        store.apply(plan, before)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let applied = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(applied, 1, "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .any(|o| matches!(o, Err(StoreError::StalePlan { .. }))),
+            "{outcomes:?}"
+        );
+        assert_eq!(first.sync_log(5).unwrap().len(), 1);
+        assert_eq!(first.load().unwrap().users().len(), 201);
+        drop((first, runs));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn directory(members: &[(&str, &str)]) -> Directory {
         let mut d = Directory::new();
