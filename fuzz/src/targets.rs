@@ -1,0 +1,71 @@
+//! What each fuzz target checks, as plain functions over bytes: the `fuzz_targets/` binaries
+//! call them under libFuzzer, and the root package's `tests/fuzz_replay.rs` calls them over
+//! every corpus file on stable. Each must return (an error is fine) and never panic or hang,
+//! whatever the bytes.
+
+/// A status code from the first two bytes, the rest as the body.
+fn status_and_rest(data: &[u8]) -> (u16, &[u8]) {
+    match data {
+        [a, b, rest @ ..] => (100 + u16::from_be_bytes([*a, *b]) % 500, rest),
+        _ => (200, data),
+    }
+}
+
+/// Duo answers: the envelope, and typed decoding of what the clients read (Auth API answers,
+/// a page of Admin API users).
+pub fn duo_response(data: &[u8]) {
+    use duo_auth::transport::{RawResponse, parse_envelope, parse_typed};
+    let (status, body) = status_and_rest(data);
+    let raw = RawResponse {
+        status,
+        content_type: Some("application/json".to_owned()),
+        body: body.to_vec(),
+    };
+    let _ = parse_envelope(&raw, 1);
+    let _ = parse_typed::<duo_auth::client::Preauth>(&raw, 1);
+    let _ = parse_typed::<duo_auth::client::AuthResponse>(&raw, 1);
+    let _ = parse_typed::<Vec<duo_admin::User>>(&raw, 1);
+    let _ = parse_typed::<Vec<duo_admin::Admin>>(&raw, 1);
+}
+
+/// Okta answers: error objects and challenges, `Link` headers, pages of users and groups. The
+/// text up to the first newline is the header value, the rest the body.
+pub fn okta_response(data: &[u8]) {
+    let (status, rest) = status_and_rest(data);
+    let split = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+    let header = String::from_utf8_lossy(&rest[..split]);
+    let body = rest.get(split + 1..).unwrap_or_default();
+    let _ = okta_client::Error::from_response(status, &[header.as_ref()], body);
+    let headers = [
+        ("www-authenticate", header.as_ref()),
+        ("link", header.as_ref()),
+        ("x-rate-limit-reset", header.as_ref()),
+        ("x-okta-request-id", header.as_ref()),
+    ];
+    let _ = okta_client::Error::from_http(status, headers, body);
+    let _ = okta_client::error::Challenge::parse_all(&header);
+    for link in okta_client::link::parse(&header) {
+        let _ = link.relations().count();
+    }
+    let _ = okta_client::rate_limit::RateLimit::from_headers(headers);
+    let _ = serde_json::from_slice::<Vec<okta_client::User>>(body);
+    let _ = serde_json::from_slice::<Vec<okta_client::Group>>(body);
+}
+
+/// Key material as integrators paste it: PEM (PKCS#8, PKCS#1, SEC1) or JWK JSON.
+pub fn keys(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = okta_client::key::PrivateKey::parse(&text);
+    let _ = okta_client::key::PublicJwk::parse(&text);
+}
+
+/// The sync service's TOML configuration: mapping, policy, interval.
+pub fn sync_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = toml::from_str::<role_sync::Mapping>(text);
+    let _ = toml::from_str::<role_sync::Policy>(text);
+    let _ = text.parse::<role_sync::SyncInterval>();
+    let _ = serde_json::from_str::<role_sync::Mapping>(text);
+}
