@@ -163,17 +163,7 @@ fn rfc9449_www_authenticate_examples() {
             .map(|c| {
                 (
                     c["scheme"].as_str().unwrap().to_string(),
-                    c["params"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|p| {
-                            (
-                                p[0].as_str().unwrap().to_string(),
-                                p[1].as_str().unwrap().to_string(),
-                            )
-                        })
-                        .collect(),
+                    pairs(&c["params"]),
                 )
             })
             .collect();
@@ -279,17 +269,7 @@ fn rfc8288_link_examples() {
                 .iter()
                 .map(|(n, v)| (n.clone(), v.clone().unwrap_or_default()))
                 .collect();
-            let want_params: Vec<(String, String)> = w["params"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| {
-                    (
-                        p[0].as_str().unwrap().to_string(),
-                        p[1].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect();
+            let want_params = pairs(&w["params"]);
             assert_eq!(params, want_params, "{header}");
         }
     }
@@ -312,4 +292,19 @@ fn okta_link_forms_give_next_verbatim() {
             case["what"]
         );
     }
+}
+
+/// A vector's `[[name, value], …]` as pairs (a malformed vector is a failed test).
+#[allow(clippy::unwrap_used)]
+fn pairs(list: &serde_json::Value) -> Vec<(String, String)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_string(),
+                p[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
