@@ -48,7 +48,7 @@ pub struct OktaClientBuilder {
 }
 
 /// What one answer may cost at most, whatever the server does: its size, how long its body may
-/// stall, and how long connecting may take. (How long a call may go on retrying is the
+/// stall, how long connecting may take, and how many pages one listing may follow. (How long a call may go on retrying is the
 /// [`RetryPolicy`]'s deadline, 120 s by default.)
 ///
 /// The defaults are well above what Okta sends: a page of 1,000 users (the largest Okta
@@ -64,6 +64,10 @@ pub struct Limits {
     /// The connect timeout of the HTTP client built here (default 3.1 s, as the AWS SDKs); a
     /// client given with `http_client` keeps its own.
     pub connect_timeout: Duration,
+    /// The most pages one listing follows (default 100,000: 20 million members at the default
+    /// page size, more than an org holds). A `next` link that never runs out is then
+    /// [`Error::Paging`] instead of an endless listing.
+    pub max_pages: u64,
 }
 
 impl Default for Limits {
@@ -72,6 +76,7 @@ impl Default for Limits {
             max_body_bytes: 16 * 1024 * 1024,
             stall_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_millis(3100),
+            max_pages: 100_000,
         }
     }
 }
@@ -284,7 +289,7 @@ pub(crate) struct Inner {
     last_rate_limit: Mutex<Option<RateLimit>>,
     slow_down_below: Option<f64>,
     token_requests: AtomicU64,
-    limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

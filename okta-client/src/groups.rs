@@ -287,6 +287,14 @@ impl OktaClient {
                     let (pages, items) = (pages + 1, items + items_page.len() as u64);
                     span.record("pages", pages);
                     span.record("items", items);
+                    if let Some(l) = &link
+                        && pages >= client.inner.limits.max_pages
+                    {
+                        return Err(Error::Paging {
+                            url: l.clone(),
+                            reason: "the listing goes on past Limits::max_pages pages",
+                        });
+                    }
                     seen.insert(url);
                     let next = match link {
                         Some(l) => {

@@ -120,6 +120,39 @@ async fn a_next_link_to_another_origin_is_a_paging_error() {
     assert_eq!(elsewhere.connections(), 0);
 }
 
+#[tokio::test]
+async fn a_next_link_that_never_runs_out_stops_at_max_pages() {
+    // Every page links to a new one (`after` counts up): a cursor without end.
+    let pages = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let served = pages.clone();
+    let server = serve(move |mut s| {
+        let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Box::pin(async move {
+            let link = format!("</api/v1/groups?after={n}>; rel=\"next\"");
+            let body = br#"[{"id":"00g1","type":"OKTA_GROUP","profile":{"name":"Engineering"}}]"#;
+            let headers = [
+                ("Content-Type", "application/json"),
+                ("Link", link.as_str()),
+            ];
+            answer(&mut s, "200 OK", &headers, body).await;
+        })
+    })
+    .await;
+    let mut limits = Limits::default();
+    limits.max_pages = 7;
+    let domain: OktaDomain = format!("http://{}", server.host).parse().unwrap();
+    let client = OktaClient::builder(domain, ApiToken::new(TOKEN).unwrap())
+        .limits(limits)
+        .build()
+        .unwrap();
+    let (err, _) = ends_in_error(client.groups(&GroupQuery::default())).await;
+    assert!(
+        matches!(&err, Error::Paging { reason, .. } if reason.contains("max_pages")),
+        "{err:?}"
+    );
+    assert_eq!(pages.load(std::sync::atomic::Ordering::SeqCst), 7);
+}
+
 /// Records the retry waits and moves its clock by them.
 #[derive(Debug, Default)]
 struct Clock {
