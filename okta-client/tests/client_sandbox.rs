@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Recorder;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -17,33 +19,6 @@ use okta_client::runtime::SleepFuture;
 use okta_client::{
     ApiToken, Dpop, Error, GroupQuery, OktaClient, OktaDomain, PrivateKeyJwt, Runtime, TokenType,
 };
-
-/// Records retry waits instead of sleeping; its clock moves forward by what it "slept".
-#[derive(Debug, Default)]
-struct Recorder {
-    sleeps: Mutex<Vec<Duration>>,
-}
-
-impl Recorder {
-    fn sleeps(&self) -> Vec<Duration> {
-        self.sleeps.lock().unwrap().clone()
-    }
-}
-
-impl Runtime for Recorder {
-    fn now(&self) -> SystemTime {
-        SystemTime::now() + self.sleeps.lock().unwrap().iter().sum::<Duration>()
-    }
-
-    fn sleep(&self, duration: Duration) -> SleepFuture {
-        self.sleeps.lock().unwrap().push(duration);
-        Box::pin(async {})
-    }
-
-    fn random(&self) -> f64 {
-        0.5
-    }
-}
 
 async fn sandbox() -> Sandbox {
     Sandbox::builder()

@@ -5,14 +5,17 @@
 //! sent to another origin. Time limits here are liveness guards, never the verdict.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use okta_client::rate_limit::RetryPolicy;
-use okta_client::runtime::SleepFuture;
-use okta_client::{ApiToken, Error, GroupQuery, Limits, OktaClient, OktaDomain, Runtime};
+use okta_client::{ApiToken, Error, GroupQuery, Limits, OktaClient, OktaDomain};
 use test_support::hostile::{self, answer, serve};
 use test_support::wait::ends_in_error;
+
+use common::Recorder;
 
 const TOKEN: &str = "00abcdefghijklmnopqrstuvwxyz0123456789ABCD";
 
@@ -153,25 +156,6 @@ async fn a_next_link_that_never_runs_out_stops_at_max_pages() {
     assert_eq!(pages.load(std::sync::atomic::Ordering::SeqCst), 7);
 }
 
-/// Records the retry waits and moves its clock by them.
-#[derive(Debug, Default)]
-struct Clock {
-    slept: Mutex<Vec<Duration>>,
-}
-
-impl Runtime for Clock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now() + self.slept.lock().unwrap().iter().sum::<Duration>()
-    }
-    fn sleep(&self, duration: Duration) -> SleepFuture {
-        self.slept.lock().unwrap().push(duration);
-        Box::pin(async {})
-    }
-    fn random(&self) -> f64 {
-        0.5
-    }
-}
-
 #[tokio::test]
 async fn rate_limited_for_ever_ends_within_the_deadline() {
     // 429 for ever (no reset header: the policy's own backoff): only the deadline stops it.
@@ -183,7 +167,7 @@ async fn rate_limited_for_ever_ends_within_the_deadline() {
         })
     })
     .await;
-    let clock = Arc::new(Clock::default());
+    let clock = Arc::new(Recorder::default());
     let domain: OktaDomain = format!("http://{}", server.host).parse().unwrap();
     let client = OktaClient::builder(domain, ApiToken::new(TOKEN).unwrap())
         .retry_policy(RetryPolicy::new().with_max_retries(1_000))
@@ -191,7 +175,7 @@ async fn rate_limited_for_ever_ends_within_the_deadline() {
         .build()
         .unwrap();
     let (err, _) = ends_in_error(client.groups(&GroupQuery::default())).await;
-    let slept: Vec<Duration> = clock.slept.lock().unwrap().clone();
+    let slept: Vec<Duration> = clock.sleeps();
     assert_eq!(err.status(), Some(429), "{err:?}");
     assert_eq!(server.connections(), slept.len() + 1);
     let total: Duration = slept.iter().sum();

@@ -10,6 +10,11 @@
 )]
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use okta_client::Runtime;
+use okta_client::runtime::SleepFuture;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -145,4 +150,31 @@ pub fn verify_compact(jws: &str, jwk: &Value) -> bool {
     let d = decode(jws);
     let alg = d.header["alg"].as_str().unwrap().to_string();
     verify(jwk, &alg, d.signing_input.as_bytes(), &d.signature)
+}
+
+/// Records retry waits instead of sleeping; its clock moves forward by what it "slept".
+#[derive(Debug, Default)]
+pub struct Recorder {
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl Recorder {
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.sleeps.lock().unwrap().clone()
+    }
+}
+
+impl Runtime for Recorder {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + self.sleeps.lock().unwrap().iter().sum::<Duration>()
+    }
+
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        self.sleeps.lock().unwrap().push(duration);
+        Box::pin(async {})
+    }
+
+    fn random(&self) -> f64 {
+        0.5
+    }
 }
