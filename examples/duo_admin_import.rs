@@ -135,14 +135,18 @@ async fn run() -> Result<()> {
     })
     .await?;
 
-    for matched in &report.matched {
-        let Some(login) = login_of.get(&matched.portal_username) else {
-            continue;
-        };
-        let authenticators: Vec<portal::Authenticator> =
-            matched.authenticators.iter().map(describe).collect();
-        store.link_duo(login, &matched.duo_user_id, &authenticators)?;
-    }
+    // Every link in one transaction: an import stopped part-way links nobody, and the next
+    // run starts from the same state.
+    let links: Vec<(&str, &str, Vec<portal::Authenticator>)> = report
+        .matched
+        .iter()
+        .filter_map(|matched| {
+            let login = login_of.get(&matched.portal_username)?;
+            let authenticators = matched.authenticators.iter().map(describe).collect();
+            Some((login.as_str(), matched.duo_user_id.as_str(), authenticators))
+        })
+        .collect();
+    store.link_duo_all(links.iter().map(|(l, d, a)| (*l, *d, a.as_slice())))?;
     eprintln!(
         "import: {} Duo users read; {} portal users linked, {} Duo users unmatched, {} portal users without Duo, {} conflicts",
         report.duo_users,

@@ -30,9 +30,30 @@ use rusqlite::{Connection, OptionalExtension, params};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// SQLite refused the operation (I/O, a locked or corrupt file, a constraint).
+    /// The disk (or SQLite's `max_page_count`) is full. The transaction was rolled back: the
+    /// store holds what it held before the call.
+    #[error("portal database is full: free disk space and run again (nothing was written): {0}")]
+    DiskFull(#[source] rusqlite::Error),
+    /// The database file, its directory or the filesystem is read-only, or the store was
+    /// opened with [`PortalStore::open_read_only`]. Nothing was written.
+    #[error(
+        "portal database is read-only: make the file and its directory writable by this \
+         process (nothing was written): {0}"
+    )]
+    ReadOnly(#[source] rusqlite::Error),
+    /// The file is not a SQLite database, or its pages fail SQLite's integrity check. The
+    /// store never writes to such a file: restore it from a backup.
+    #[error("portal database is corrupt: restore it from a backup ({detail})")]
+    Corrupt {
+        /// What SQLite reported.
+        detail: String,
+    },
+    /// Another connection held the write lock for longer than the store waits (30 s).
+    #[error("portal database is busy: another process holds its write lock; retry later: {0}")]
+    Busy(#[source] rusqlite::Error),
+    /// SQLite refused the operation for another reason (I/O, a constraint).
     #[error("portal database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] rusqlite::Error),
     /// The named user does not exist.
     #[error("no portal user {0:?}")]
     NoSuchUser(String),
@@ -47,6 +68,22 @@ pub enum StoreError {
         /// The digest of the portal as stored now.
         current: String,
     },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// Sorts SQLite's result codes into the failures a caller acts on differently.
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Self::DiskFull(e),
+            Some(ErrorCode::ReadOnly) => Self::ReadOnly(e),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Self::Corrupt {
+                detail: e.to_string(),
+            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy(e),
+            _ => Self::Sqlite(e),
+        }
+    }
 }
 
 /// What [`PortalStore::apply`] changed.
@@ -138,8 +175,31 @@ fn source_code(source: GrantSource) -> &'static str {
 
 impl PortalStore {
     /// Opens (creating if needed) the database at `path`.
+    ///
+    /// An existing file is checked first with SQLite's `PRAGMA quick_check` (it reads every
+    /// page once: milliseconds for a portal's database): a corrupt file is
+    /// [`StoreError::Corrupt`] at open, before anything reads half of it or writes to it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::init(Connection::open(path)?)
+        let conn = Connection::open(path)?;
+        check_integrity(&conn)?;
+        Self::init(conn)
+    }
+
+    /// Opens an existing database for reading only (a report, an audit): every write is
+    /// [`StoreError::ReadOnly`] and the file is never modified.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        check_integrity(&conn)?;
+        conn.busy_timeout(WRITER_WAIT)?;
+        // The schema is not created here: a read-only store of an empty file says so on the
+        // first query instead.
+        conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// A private in-memory database, for tests and demos.
@@ -287,28 +347,45 @@ impl PortalStore {
         duo_user_id: &str,
         authenticators: &[Authenticator],
     ) -> Result<(), StoreError> {
-        let key = Login::new(login);
+        self.link_duo_all([(login, duo_user_id, authenticators)])
+            .map(|_| ())
+    }
+
+    /// Records a whole import's links — `(login, Duo user id, authenticators)` — in **one**
+    /// transaction: an import that is killed or fails part-way (an unknown login, a full disk)
+    /// leaves every user as it was before, never some linked and some not. Returns the number
+    /// of users linked.
+    pub fn link_duo_all<'a>(
+        &self,
+        links: impl IntoIterator<Item = (&'a str, &'a str, &'a [Authenticator])>,
+    ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let updated = tx.execute(
-            "UPDATE users SET duo_user_id = ?2 WHERE key = ?1",
-            params![key.key(), duo_user_id],
-        )?;
-        if updated == 0 {
-            return Err(StoreError::NoSuchUser(login.to_owned()));
-        }
-        tx.execute(
-            "DELETE FROM authenticators WHERE user_key = ?1",
-            [key.key()],
-        )?;
-        for a in authenticators {
-            tx.execute(
-                "INSERT OR IGNORE INTO authenticators (user_key, kind, label) VALUES (?1, ?2, ?3)",
-                params![key.key(), a.kind, a.label],
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut linked = 0;
+        for (login, duo_user_id, authenticators) in links {
+            let key = Login::new(login);
+            let updated = tx.execute(
+                "UPDATE users SET duo_user_id = ?2 WHERE key = ?1",
+                params![key.key(), duo_user_id],
             )?;
+            if updated == 0 {
+                // Dropping `tx` rolls back the links already made in this call.
+                return Err(StoreError::NoSuchUser(login.to_owned()));
+            }
+            tx.execute(
+                "DELETE FROM authenticators WHERE user_key = ?1",
+                [key.key()],
+            )?;
+            for a in authenticators {
+                tx.execute(
+                    "INSERT OR IGNORE INTO authenticators (user_key, kind, label) VALUES (?1, ?2, ?3)",
+                    params![key.key(), a.kind, a.label],
+                )?;
+            }
+            linked += 1;
         }
         tx.commit()?;
-        Ok(())
+        Ok(linked)
     }
 
     /// The Duo user id an import linked to this user.
@@ -424,6 +501,21 @@ impl PortalStore {
             })?
             .collect::<Result<_, _>>()?;
         Ok(rows)
+    }
+}
+
+/// `PRAGMA quick_check`: `ok`, or the first problems SQLite found.
+fn check_integrity(conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare("PRAGMA quick_check(5)")?;
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if lines.len() == 1 && lines[0] == "ok" {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            detail: lines.join("; "),
+        })
     }
 }
 
@@ -684,6 +776,199 @@ mod tests {
             store.link_duo("b@x", "DU2", &[]),
             Err(StoreError::NoSuchUser(_))
         ));
+    }
+
+    /// A scratch directory of this test's own (tests run in parallel in one process).
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("portal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A store on disk with `n` synced users (`u{i}@x`, role viewer).
+    fn populated(path: &Path, n: usize) -> PortalStore {
+        let store = PortalStore::open(path).unwrap();
+        let members: Vec<(&str, String)> = (0..n).map(|i| ("Staff", format!("u{i}@x"))).collect();
+        let members: Vec<(&str, &str)> = members.iter().map(|(g, l)| (*g, l.as_str())).collect();
+        let before = store.load().unwrap();
+        let plan = role_sync::plan(
+            &Mapping::new().map("Staff", ["viewer"]),
+            &directory(&members),
+            &before,
+            &Policy::default().allow(Guard::Escalations),
+        )
+        .unwrap();
+        store.apply(&plan, &before).unwrap();
+        store
+    }
+
+    fn integrity(store: &PortalStore) -> String {
+        store
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_apply_whole_and_the_next_run_converges() {
+        let dir = scratch("full");
+        let store = populated(&dir.join("store.sqlite"), 100);
+        let before = store.load().unwrap();
+        // SQLite's page limit gives the same SQLITE_FULL, through the same code path, as a
+        // full filesystem does, without needing a small filesystem to fill.
+        let pages: i64 = store
+            .conn()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        store
+            .conn()
+            .execute_batch(&format!("PRAGMA max_page_count = {}", pages + 2))
+            .unwrap();
+        let mapping = Mapping::new().map("Staff", ["viewer", "editor"]);
+        let members: Vec<String> = (0..5_000).map(|i| format!("u{i}@x")).collect();
+        let members: Vec<(&str, &str)> = members.iter().map(|l| ("Staff", l.as_str())).collect();
+        let policy = Policy::default().allow(Guard::Escalations);
+        let plan = role_sync::plan(&mapping, &directory(&members), &before, &policy).unwrap();
+
+        let err = store.apply(&plan, &before).unwrap_err();
+        assert!(matches!(err, StoreError::DiskFull(_)), "{err:?}");
+        assert!(err.to_string().contains("free disk space"), "{err}");
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(
+            portal_digest(&store.load().unwrap()),
+            portal_digest(&before)
+        );
+        assert_eq!(store.sync_log(10).unwrap().len(), 1);
+        assert_eq!(integrity(&store), "ok");
+
+        // Space again: the same plan, against the unchanged store, applies whole.
+        store
+            .conn()
+            .execute_batch("PRAGMA max_page_count = 1073741823")
+            .unwrap();
+        let applied = store.apply(&plan, &before).unwrap();
+        assert_eq!((applied.created, applied.granted), (4_900, 4_900 + 5_000));
+        let after = store.load().unwrap();
+        assert!(
+            role_sync::plan(&mapping, &directory(&members), &after, &policy)
+                .unwrap()
+                .is_empty()
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_read_only_store_refuses_every_write_and_changes_no_byte() {
+        let dir = scratch("read-only");
+        let path = dir.join("store.sqlite");
+        drop(populated(&path, 50));
+        let bytes = std::fs::read(&path).unwrap();
+
+        let store = PortalStore::open_read_only(&path).unwrap();
+        assert_eq!(store.load().unwrap().users().len(), 50);
+        assert_eq!(store.roles("u7@x").unwrap(), ["viewer"]);
+        let refused = [
+            store.add_user("new@x", Some("pw"), false).unwrap_err(),
+            store
+                .grant("u1@x", "admin", GrantSource::Manual)
+                .unwrap_err(),
+            store.set_setting("duo.host", "x").unwrap_err(),
+            store.link_duo("u1@x", "DU1", &[]).unwrap_err(),
+        ];
+        for err in &refused {
+            assert!(matches!(err, StoreError::ReadOnly(_)), "{err:?}");
+            assert!(err.to_string().contains("writable"), "{err}");
+        }
+        let before = store.load().unwrap();
+        let plan = role_sync::plan(
+            &Mapping::new().map("Staff", ["viewer"]),
+            &directory(&[("Staff", "u1@x")]),
+            &before,
+            &Policy::default().allow(Guard::Revocations),
+        )
+        .unwrap();
+        assert!(!plan.is_empty());
+        assert!(matches!(
+            store.apply(&plan, &before),
+            Err(StoreError::ReadOnly(_))
+        ));
+        drop(store);
+        assert!(std::fs::read(&path).unwrap() == bytes, "the file changed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn corrupt_files_are_refused_at_open_and_left_as_they_were() {
+        let dir = scratch("corrupt");
+        // Not a database at all.
+        let junk = dir.join("junk.sqlite");
+        std::fs::write(&junk, "this is not a database\n".repeat(400)).unwrap();
+        // A real store with one page in the middle overwritten.
+        let damaged = dir.join("damaged.sqlite");
+        drop(populated(&damaged, 2_000));
+        let mut bytes = std::fs::read(&damaged).unwrap();
+        let page = 4096;
+        assert!(bytes.len() > 8 * page, "{} bytes", bytes.len());
+        bytes[5 * page..6 * page].fill(0xA5);
+        std::fs::write(&damaged, &bytes).unwrap();
+        // A real store cut in half (a copy that stopped early).
+        let truncated = dir.join("truncated.sqlite");
+        drop(populated(&truncated, 2_000));
+        let whole = std::fs::read(&truncated).unwrap();
+        std::fs::write(&truncated, &whole[..whole.len() / 2]).unwrap();
+
+        for path in [&junk, &damaged, &truncated] {
+            let before = std::fs::read(path).unwrap();
+            for opened in [PortalStore::open(path), PortalStore::open_read_only(path)] {
+                let err = opened.unwrap_err();
+                assert!(
+                    matches!(err, StoreError::Corrupt { .. }),
+                    "{}: {err:?}",
+                    path.display()
+                );
+                assert!(
+                    err.to_string().contains("restore it from a backup"),
+                    "{err}"
+                );
+            }
+            assert!(
+                std::fs::read(path).unwrap() == before,
+                "{} changed",
+                path.display()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_import_links_all_its_users_or_none() {
+        let store = PortalStore::open_in_memory().unwrap();
+        for login in ["a@x", "b@x", "c@x"] {
+            store.add_user(login, None, false).unwrap();
+        }
+        let phone = [Authenticator::new("phone", "XXX-XXX-0001")];
+        store.link_duo("a@x", "DU0", &phone).unwrap();
+        let batch: Vec<(&str, &str, &[Authenticator])> = vec![
+            ("a@x", "DUa", &[]),
+            ("b@x", "DUb", &phone),
+            ("nobody@x", "DUn", &[]),
+        ];
+        let err = store.link_duo_all(batch.iter().copied()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::NoSuchUser(ref l) if l == "nobody@x"),
+            "{err:?}"
+        );
+        // The first two links of the failed batch were rolled back with it.
+        assert_eq!(store.duo_user_id("a@x").unwrap().as_deref(), Some("DU0"));
+        assert_eq!(store.authenticators("a@x").unwrap(), phone);
+        assert_eq!(store.duo_user_id("b@x").unwrap(), None);
+
+        assert_eq!(store.link_duo_all(batch[..2].iter().copied()).unwrap(), 2);
+        assert_eq!(store.duo_user_id("a@x").unwrap().as_deref(), Some("DUa"));
+        assert!(store.authenticators("a@x").unwrap().is_empty());
+        assert_eq!(store.authenticators("b@x").unwrap(), phone);
     }
 
     #[test]

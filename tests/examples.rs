@@ -126,28 +126,152 @@ fn okta_role_sync_plans_applies_and_converges_with_every_auth_type() {
     assert_eq!(fingerprints.len(), 1, "{fingerprints:?}");
 }
 
+/// Every bad setting stops the sync at start, before any network call or database write, with a
+/// message that names the setting and the fix.
 #[test]
 fn okta_role_sync_refuses_a_bad_config_with_the_reason() {
     let dir = scratch("bad-config");
     let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        "interval = \"10m\"\n[mapping.groups]\n\"Portal Admins\" = [\"admin\"]\n",
-    )
-    .unwrap();
-    let out = run(example("okta_role_sync")
-        .args(["--once", "--config"])
-        .arg(&config)
-        .arg("--db")
-        .arg(dir.join("portal.sqlite")));
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("config.toml"), "{stderr}");
-    assert!(stderr.contains("10m"), "{stderr}");
+    let db = dir.join("portal.sqlite");
+    const GROUPS: &str = "[mapping.groups]\n\"Portal Admins\" = [\"admin\"]\n";
+    // (config file, what the message must say)
+    let files: &[(&str, &[&str])] = &[
+        ("interval = \"10m\"\n", &["config.toml", "10m", "15m"]),
+        (
+            "intervall = \"15m\"\n",
+            &["unknown field `intervall`", "`interval`"],
+        ),
+        ("concurrency = 0\n", &["concurrency = 0", "give 1 to 16"]),
+        (
+            "concurrency = 500\n",
+            &["concurrency = 500", "give 1 to 16"],
+        ),
+        (
+            "[policy]\nmax_revoked_percent = 250\n",
+            &["250 is not a percentage", "0 to 100"],
+        ),
+        (
+            "[policy]\nunmatched = \"delete\"\n",
+            &["`delete`", "`revoke` or `keep`"],
+        ),
+        ("[policy]\nmax_revoked_users = -3\n", &["max_revoked_users"]),
+    ];
+    for (text, wanted) in files {
+        // The [policy] table must come after the top-level keys and before nothing else.
+        let text = if text.starts_with('[') {
+            format!("{GROUPS}{text}")
+        } else {
+            format!("{text}{GROUPS}")
+        };
+        std::fs::write(&config, &text).unwrap();
+        let out = run(example("okta_role_sync")
+            .env_remove("OKTA_ORG_URL")
+            .args(["--once", "--config"])
+            .arg(&config)
+            .arg("--db")
+            .arg(&db));
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for want in *wanted {
+            assert!(stderr.contains(want), "{text}: wanted {want:?} in {stderr}");
+        }
+        assert!(!db.exists(), "{text}: a refused config opened the database");
+    }
+
+    std::fs::write(&config, GROUPS).unwrap();
+    /// (environment, what the message must say, `--auth`)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let envs: &[Case] = &[
+        (
+            &[("OKTA_ORG_URL", "http://acme.okta.com")],
+            &["OKTA_ORG_URL", "requires https://"],
+            "api-token",
+        ),
+        (
+            &[("OKTA_ORG_URL", "https://acme.okta.com/oauth2/default")],
+            &["OKTA_ORG_URL", "it has a path", "without /oauth2/"],
+            "api-token",
+        ),
+        (
+            &[("OKTA_ORG_URL", "acme.okta.com")],
+            &["OKTA_ORG_URL", "https://<your domain>"],
+            "api-token",
+        ),
+        (
+            &[("OKTA_ORG_URL", "https://acme.okta.com")],
+            &["OKTA_API_TOKEN is not set"],
+            "api-token",
+        ),
+        (
+            &[
+                ("OKTA_ORG_URL", "https://acme.okta.com"),
+                ("OKTA_CLIENT_ID", "0oa1"),
+                ("OKTA_PRIVATE_KEY", "not a key"),
+            ],
+            &["OKTA_PRIVATE_KEY", "neither PEM", "nor JWK JSON"],
+            "oauth",
+        ),
+        (
+            &[
+                ("OKTA_ORG_URL", "https://acme.okta.com"),
+                ("OKTA_CLIENT_ID", "0oa1"),
+                (
+                    "OKTA_PRIVATE_KEY",
+                    "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                ),
+            ],
+            &["OKTA_PRIVATE_KEY", "CERTIFICATE, not a private key"],
+            "dpop",
+        ),
+    ];
+    for (vars, wanted, auth) in envs {
+        let mut cmd = example("okta_role_sync");
+        for var in ["OKTA_API_TOKEN", "OKTA_CLIENT_ID", "OKTA_PRIVATE_KEY"] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in *vars {
+            cmd.env(k, v);
+        }
+        let out = run(cmd
+            .args(["--once", "--auth", auth, "--config"])
+            .arg(&config)
+            .arg("--db")
+            .arg(&db));
+        assert_eq!(out.status.code(), Some(1), "{vars:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for want in *wanted {
+            assert!(
+                stderr.contains(want),
+                "{vars:?}: wanted {want:?} in {stderr}"
+            );
+        }
+        assert!(
+            !db.exists(),
+            "{vars:?}: a refused config opened the database"
+        );
+    }
 
     let out = run(example("okta_role_sync").args(["--once", "--auth", "kerberos"]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("api-token, oauth or dpop"));
+
+    // A database that is not one: refused with the fix, and not a byte of it changed.
+    std::fs::write(&db, "not a database\n".repeat(500)).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let out = run(example("okta_role_sync")
+        .env_remove("OKTA_ORG_URL")
+        .args(["--once", "--config"])
+        .arg(&config)
+        .arg("--db")
+        .arg(&db));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("restore it from a backup"), "{stderr}");
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "the database file changed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -76,7 +76,7 @@ struct Args {
 struct Config {
     #[serde(default)]
     interval: SyncInterval,
-    #[serde(default = "default_concurrency")]
+    #[serde(default = "default_concurrency", deserialize_with = "concurrency")]
     concurrency: usize,
     mapping: Mapping,
     #[serde(default)]
@@ -90,6 +90,19 @@ fn parse_guard(s: &str) -> std::result::Result<Guard, String> {
 
 fn default_concurrency() -> usize {
     4
+}
+
+/// The group listings in flight at once. Zero would list nothing; beyond 16 a sync only spends
+/// the org's rate limit faster (Okta's per-minute limit on group members is shared by every
+/// request), so both are refused at start rather than discovered mid-sync.
+fn concurrency<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if !(1..=16).contains(&n) {
+        return Err(serde::de::Error::custom(format_args!(
+            "concurrency = {n}: give 1 to 16 group listings in flight (4 suits most orgs)"
+        )));
+    }
+    Ok(n)
 }
 
 #[tokio::main]

@@ -133,6 +133,7 @@ pub struct Policy {
     access: BTreeMap<UserStatus, Access>,
     unmatched: Unmatched,
     max_revoked_users: usize,
+    #[serde(deserialize_with = "percent")]
     max_revoked_percent: u32,
     max_escalations: usize,
     min_holders: BTreeMap<String, usize>,
@@ -164,6 +165,19 @@ fn merge_access<'de, D: Deserializer<'de>>(
     let mut access = default_access();
     access.extend(BTreeMap::<UserStatus, Access>::deserialize(deserializer)?);
     Ok(access)
+}
+
+/// A percentage from a configuration file: above 100 is a mistake (no sync can revoke more than
+/// all managed users), so it is refused with the range rather than read as "no limit".
+fn percent<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let value = u32::deserialize(deserializer)?;
+    if value > 100 {
+        return Err(serde::de::Error::custom(format_args!(
+            "{value} is not a percentage: give 0 to 100 (the share of managed users one run may \
+             revoke; raise max_revoked_users for an absolute count)"
+        )));
+    }
+    Ok(value)
 }
 
 impl Default for Policy {
@@ -289,6 +303,17 @@ mod tests {
             policy.access_of(&UserStatus::Other("X".into())),
             Access::Revoke
         );
+    }
+
+    #[test]
+    fn a_percentage_above_100_is_refused_with_the_range() {
+        for ok in [0, 10, 100] {
+            let json = format!(r#"{{"max_revoked_percent": {ok}}}"#);
+            assert!(serde_json::from_str::<Policy>(&json).is_ok(), "{ok}");
+        }
+        let err = serde_json::from_str::<Policy>(r#"{"max_revoked_percent": 250}"#).unwrap_err();
+        assert!(err.to_string().contains("give 0 to 100"), "{err}");
+        assert!(serde_json::from_str::<Policy>(r#"{"max_revoked_percent": -1}"#).is_err());
     }
 
     #[test]
