@@ -3,6 +3,10 @@
 //! server that never answers, a redirect to another origin, 429 for ever. Each case must end in
 //! its typed error having read no more than the cap. Time limits here are liveness guards many
 //! times the configured bound, never the verdict.
+//!
+//! The memory bound is measured in a child process per case (`test_support::memory`): with the
+//! default cap of 16 MiB, a server sending 1 GiB may raise the client's peak resident set by at
+//! most the cap plus [`MARGIN`].
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -13,6 +17,7 @@ use duo_auth::runtime::{Runtime, SleepFuture};
 use duo_auth::transport::Limits;
 use duo_auth::{AuthClient, Credentials, Error};
 use test_support::hostile::{self, answer, serve};
+use test_support::memory;
 use test_support::wait::ends_in_error;
 
 fn limits() -> Limits {
@@ -169,4 +174,110 @@ async fn rate_limited_for_ever_ends_within_the_call_budget() {
         slept.iter().all(|w| *w < Duration::from_secs(33)),
         "{slept:?}"
     );
+}
+
+/// What a call may hold besides the body it reads, at its peak: hyper's read buffer, the
+/// allocator's slack, the runtime's first allocations. Generous, and still far below the 1 GiB
+/// sent: a client that kept reading would pass it many times over.
+const MARGIN: u64 = 48 << 20;
+
+/// What the hostile server sends in the memory cases.
+const SENT: u64 = 1 << 30;
+
+/// The peak growth of one `check()` against a body of `length` bytes, in a child process; the
+/// error is handed to `assert`.
+fn peak_growth_reading(
+    test: &str,
+    length: u64,
+    announced: bool,
+    limits: Limits,
+    assert: fn(&Error),
+) -> Option<u64> {
+    memory::peak_growth(test, |probe| async move {
+        let server = serve(hostile::sized_body(length, announced)).await;
+        let creds =
+            Credentials::new("DIXXXXXXXXXXXXXXXXXX", "a".repeat(40), server.host.as_str()).unwrap();
+        let client = AuthClient::builder(creds)
+            .loopback_http(true)
+            .retry_policy(RetryPolicy::none())
+            .limits(limits)
+            .build()
+            .unwrap();
+        probe.start();
+        let (err, _) = ends_in_error(client.check()).await;
+        assert(&err);
+    })
+}
+
+fn default_cap() -> u64 {
+    Limits::default().max_body_bytes as u64
+}
+
+#[test]
+fn a_gib_body_in_chunks_costs_no_more_memory_than_the_cap() {
+    let Some(growth) = peak_growth_reading(
+        "a_gib_body_in_chunks_costs_no_more_memory_than_the_cap",
+        SENT,
+        false,
+        Limits::default(),
+        |err| {
+            assert!(
+                matches!(err, Error::BodyTooLarge { limit } if *limit == 16 << 20),
+                "{err:?}"
+            )
+        },
+    ) else {
+        return;
+    };
+    println!(
+        "peak growth {} KiB for {} MiB sent",
+        growth >> 10,
+        SENT >> 20
+    );
+    assert!(growth < default_cap() + MARGIN, "{growth} bytes");
+}
+
+#[test]
+fn a_gib_body_announced_costs_no_more_memory_than_the_cap() {
+    let Some(growth) = peak_growth_reading(
+        "a_gib_body_announced_costs_no_more_memory_than_the_cap",
+        SENT,
+        true,
+        Limits::default(),
+        |err| {
+            assert!(
+                matches!(err, Error::BodyTooLarge { limit } if *limit == 16 << 20),
+                "{err:?}"
+            )
+        },
+    ) else {
+        return;
+    };
+    println!(
+        "peak growth {} KiB for {} MiB sent",
+        growth >> 10,
+        SENT >> 20
+    );
+    assert!(growth < default_cap() + MARGIN, "{growth} bytes");
+}
+
+/// The probe's power: with the cap raised above the body, the same measure sees the body read
+/// whole, far past the bound the cases above assert. (128 MiB, not 1 GiB: enough to pass the
+/// bound twice over without taking a gigabyte of a shared machine.)
+#[test]
+fn without_the_cap_the_memory_bound_would_fail() {
+    let mut limits = Limits::default();
+    limits.max_body_bytes = 256 << 20;
+    let Some(growth) = peak_growth_reading(
+        "without_the_cap_the_memory_bound_would_fail",
+        128 << 20,
+        false,
+        limits,
+        // Spaces are no JSON: the body was read, then refused.
+        |err| assert!(matches!(err, Error::UnexpectedResponse { .. }), "{err:?}"),
+    ) else {
+        return;
+    };
+    println!("peak growth {} KiB for 128 MiB read whole", growth >> 10);
+    assert!(growth > default_cap() + MARGIN, "{growth} bytes");
 }

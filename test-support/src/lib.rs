@@ -6,11 +6,13 @@
 //! in CI) a missing peer is a test failure; without it the test prints that it skipped and how to
 //! install the peers, so `cargo test --workspace` still passes on a bare machine.
 //!
-//! [`hostile`] is a raw TCP server that misbehaves on purpose, for the clients' bounds; [`wait`]
-//! waits on hand-over points without letting time decide a verdict.
+//! [`hostile`] is a raw TCP server that misbehaves on purpose, for the clients' bounds;
+//! [`memory`] measures what a case costs at its peak, in a process of its own; [`wait`] waits on
+//! hand-over points without letting time decide a verdict.
 #![forbid(unsafe_code)]
 
 pub mod hostile;
+pub mod memory;
 pub mod wait;
 
 use std::path::PathBuf;
