@@ -35,6 +35,11 @@ pub struct Limits {
     /// The connect timeout of the HTTP client built here (default 3.1 s, as the AWS SDKs);
     /// a client given with `http_client` keeps its own.
     pub connect_timeout: Duration,
+    /// The most pages one paged listing follows (default 100,000; used by `duo-admin`, the Auth
+    /// API has no listings). At Duo's page sizes that is 30 million users or 50 million of
+    /// anything else, far more than an account holds; paging metadata that never ends (a
+    /// `next_offset` that keeps advancing) then ends the listing in an error instead of never.
+    pub max_pages: u64,
 }
 
 impl Default for Limits {
@@ -44,6 +49,7 @@ impl Default for Limits {
             stall_timeout: Duration::from_secs(20),
             call_budget: Duration::from_secs(120),
             connect_timeout: Duration::from_millis(3100),
+            max_pages: 100_000,
         }
     }
 }
