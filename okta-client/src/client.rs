@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 use crate::rate_limit::{Decision, GiveUpReason, RateLimit, ResponseFacts, RetryPolicy};
 use crate::runtime::{Runtime, TokioRuntime, unix_secs};
 
+/// The longest `expires_in` taken from a token endpoint: a year, far past the day Okta allows.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(366 * 86_400);
+
 /// How many times a `use_dpop_nonce` answer from the token endpoint is answered.
 const MAX_NONCE_RETRIES: u32 = 2;
 
@@ -864,7 +867,18 @@ impl OktaClient {
                     }
                 }
             }
-            let err = raw.error();
+            // A token endpoint's answer may hold a token whatever its status: its body is never
+            // copied into the error (Okta's OAuth error members are still read from it).
+            let err = match raw.error() {
+                Error::Http {
+                    status, request_id, ..
+                } => Error::Http {
+                    status,
+                    body: None,
+                    request_id,
+                },
+                err => err,
+            };
             if err.is_use_dpop_nonce()
                 && dpop.is_some()
                 && nonce.is_some()
@@ -999,12 +1013,24 @@ fn parse_token(raw: &Raw, issued_at: SystemTime) -> Result<AccessToken> {
             "the access token is empty or not printable ASCII".into(),
         ));
     }
+    // Okta's access tokens live 5 minutes to a day; a lifetime of nothing, or beyond any clock
+    // (`SystemTime + Duration` would panic), is a broken answer, not a token to cache.
     let lifetime = Duration::from_secs(t.expires_in.unwrap_or(3600));
+    let expires_at = (!lifetime.is_zero() && lifetime <= MAX_TOKEN_LIFETIME)
+        .then(|| issued_at.checked_add(lifetime))
+        .flatten()
+        .ok_or_else(|| {
+            decode(format!(
+                "expires_in {} is not a token lifetime (1 s to {} days)",
+                lifetime.as_secs(),
+                MAX_TOKEN_LIFETIME.as_secs() / 86_400
+            ))
+        })?;
     Ok(AccessToken {
         value: SecretString::from(t.access_token),
         token_type,
         issued_at,
-        expires_at: issued_at + lifetime,
+        expires_at,
         scope: t.scope,
     })
 }
@@ -1051,6 +1077,13 @@ mod tests {
             r#"{"token_type":"MAC","access_token":"abc"}"#,
             r#"{"token_type":"Bearer","access_token":"a b"}"#,
             r#"{"token_type":"Bearer"}"#,
+            // Lifetimes of nothing or beyond any clock: typed errors, never a panic.
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":0}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":18446744073709551615}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":31708800}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":-1}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":"soon"}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":1e400}"#,
         ] {
             assert!(matches!(
                 parse_token(&raw(bad), now),

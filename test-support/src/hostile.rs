@@ -1,5 +1,5 @@
 //! A server that misbehaves on purpose, byte by byte: a raw TCP listener on loopback that reads
-//! each request's head and then runs a script on the connection (a huge or endless body, a
+//! each request (and keeps it) and then runs a script on the connection (a huge or endless body, a
 //! stall, silence, a redirect, an error for ever). Shared by the clients' hostile-server tests.
 
 use std::future::Future;
@@ -28,8 +28,8 @@ impl Hostile {
         self.connections.load(Ordering::SeqCst)
     }
 
-    /// The head of every request it read, in the order they came: what a client sent it,
-    /// credentials included.
+    /// Every request it read, in the order they came: what a client sent it, credentials
+    /// included.
     pub fn requests(&self) -> Vec<Head> {
         self.heads
             .lock()
@@ -38,11 +38,13 @@ impl Hostile {
     }
 }
 
-/// A request's head as it came over the wire: request line and headers.
+/// A request as it came over the wire: its head (request line and headers) and its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     /// The head's text (lossy UTF-8), request line first, up to the blank line.
     pub text: String,
+    /// The body its `Content-Length` announced (lossy UTF-8; at most 1 MiB of it).
+    pub body: String,
 }
 
 impl Head {
@@ -112,23 +114,41 @@ pub async fn serve_requests(
     }
 }
 
-/// Reads up to the blank line ending the head (at most 64 KiB: the clients' heads are small).
+/// Reads up to the blank line ending the head (at most 64 KiB: the clients' heads are small),
+/// then the body its `Content-Length` announces (at most 1 MiB).
 async fn read_request_head(stream: &mut TcpStream) -> Head {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < 64 * 1024 {
+    let end = loop {
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        if seen.len() >= 64 * 1024 {
+            break seen.len();
+        }
         match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => break seen.len(),
             Ok(n) => seen.extend_from_slice(&buf[..n]),
         }
-    }
-    let end = seen
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(seen.len());
-    Head {
+    };
+    let mut head = Head {
         text: String::from_utf8_lossy(&seen[..end]).into_owned(),
+        body: String::new(),
+    };
+    let length = head
+        .header("content-length")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(1024 * 1024);
+    let mut body = seen.get(end + 4..).unwrap_or_default().to_vec();
+    while body.len() < length {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+        }
     }
+    head.body = String::from_utf8_lossy(&body).into_owned();
+    head
 }
 
 /// Writes a whole answer: status line, headers (`Content-Length` and `Connection: close` added:
