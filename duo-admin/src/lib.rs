@@ -195,6 +195,12 @@ impl AdminClientBuilder {
     }
 
     /// A caller-built `reqwest::Client`.
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the client built here
+    /// is: reqwest follows redirects by default, and although it drops `Authorization` when a
+    /// redirect leaves the origin, a 307 or 308 sends the request's body again wherever it
+    /// points. Its connect timeout is its own ([`Limits::connect_timeout`](duo_auth::transport::Limits::connect_timeout) applies only to the
+    /// client built here); the body cap, stall timeout and retry budget and page bound apply to both.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.config = self.config.http_client(client);
         self

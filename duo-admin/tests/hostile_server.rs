@@ -6,7 +6,7 @@
 //! liveness guards, never the verdict.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use duo_admin::{AdminClient, Error, User};
+use duo_admin::{AdminClient, Error, NewUser, User};
 use duo_auth::Credentials;
 use duo_auth::retry::RetryPolicy;
 use duo_auth::transport::Limits;
@@ -212,32 +212,43 @@ async fn an_absurd_total_objects_is_only_reported() {
 
 #[tokio::test]
 async fn a_redirect_is_never_followed_and_no_credential_leaves() {
-    let elsewhere = serve(|mut s| {
-        Box::pin(async move {
-            let body = br#"{"stat":"OK","response":[],"metadata":{}}"#;
-            answer(&mut s, "200 OK", &[], body).await;
+    for status in [
+        "301 Moved Permanently",
+        "302 Found",
+        "303 See Other",
+        "307 Temporary Redirect",
+        "308 Permanent Redirect",
+    ] {
+        let code: u16 = status[..3].parse().unwrap();
+        let elsewhere = serve(|mut s| {
+            Box::pin(async move {
+                let body = br#"{"stat":"OK","response":[],"metadata":{}}"#;
+                answer(&mut s, "200 OK", &[], body).await;
+            })
         })
-    })
-    .await;
-    let location = format!("http://{}/admin/v1/users", elsewhere.host);
-    let server = serve(hostile::redirect(location)).await;
-    let (_, err) = read(client(&server.host, true, Limits::default()).users()).await;
-    assert!(
-        matches!(
-            &err,
-            Some(Error::Duo(duo_auth::Error::UnexpectedResponse {
-                status: 302,
-                ..
-            }))
-        ),
-        "{err:?}"
-    );
-    let sent = server.requests();
-    assert_eq!(sent.len(), 1);
-    // The signed request went where it was addressed, and nowhere else.
-    assert!(sent[0].header("authorization").is_some(), "{sent:?}");
-    assert_eq!(elsewhere.connections(), 0);
-    assert!(elsewhere.requests().is_empty());
+        .await;
+        let location = format!("http://{}/admin/v1/users", elsewhere.host);
+        let server = serve(hostile::redirect_with(status, location)).await;
+        let client = client(&server.host, true, Limits::default());
+        // A listing (GET) and a write (POST with a body): neither goes on elsewhere.
+        let (_, listing) = read(client.users()).await;
+        let write = client.create_user(&NewUser::new("jane.doe")).await.err();
+        for err in [listing, write] {
+            assert!(
+                matches!(
+                    &err,
+                    Some(Error::Duo(duo_auth::Error::UnexpectedResponse { status, .. })) if *status == code
+                ),
+                "{err:?}"
+            );
+        }
+        // The signed requests went where they were addressed, and nowhere else.
+        let sent = server.requests();
+        assert_eq!(sent.len(), 2, "{status}");
+        assert!(sent.iter().all(|r| r.header("authorization").is_some()));
+        assert!(sent[1].body.contains("jane.doe"), "{sent:?}");
+        assert_eq!(elsewhere.connections(), 0, "{status}");
+    }
 }
 
 /// What a listing may hold besides the body it reads, at its peak (see duo-auth's hostile

@@ -152,6 +152,12 @@ impl TransportConfig {
     }
 
     /// A caller-built `reqwest::Client`.
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the client built here
+    /// is: reqwest follows redirects by default, and although it drops `Authorization` when a
+    /// redirect leaves the origin, a 307 or 308 sends the request's body again wherever it
+    /// points. Its connect timeout is its own ([`Limits::connect_timeout`] applies only to the
+    /// client built here); the body cap, stall timeout and retry budget apply to both.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self

@@ -88,26 +88,88 @@ async fn a_server_that_never_answers_is_a_timeout() {
     );
 }
 
-#[tokio::test]
-async fn a_redirect_is_never_followed() {
-    // Where the redirect points, another origin: it must never be asked anything (the request
-    // would carry the signed Authorization header there).
-    let elsewhere = serve(|mut s| {
+/// Redirect statuses a client could follow: 307 and 308 would have it send a POST's body again.
+const REDIRECTS: [&str; 5] = [
+    "301 Moved Permanently",
+    "302 Found",
+    "303 See Other",
+    "307 Temporary Redirect",
+    "308 Permanent Redirect",
+];
+
+/// A server on another origin that would answer anything with success: the redirects point
+/// there, and it must never be asked anything.
+async fn elsewhere() -> hostile::Hostile {
+    serve(|mut s| {
         Box::pin(async move {
             let body = br#"{"stat":"OK","response":{"time":1700000000}}"#;
             answer(&mut s, "200 OK", &[], body).await;
         })
     })
-    .await;
-    let location = format!("http://{}/auth/v2/check", elsewhere.host);
-    let server = serve(hostile::redirect(location)).await;
-    let (err, _) = ends_in_error(client(&server.host).check()).await;
-    match &err {
-        Error::UnexpectedResponse { status, .. } => assert_eq!(*status, 302),
-        other => panic!("expected the 302 itself, got {other:?}"),
+    .await
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed_and_no_credential_leaves() {
+    use duo_auth::client::{PreauthOptions, UserRef};
+    for status in REDIRECTS {
+        let code: u16 = status[..3].parse().unwrap();
+        let elsewhere = elsewhere().await;
+        let location = format!("http://{}/auth/v2/check", elsewhere.host);
+        let server = serve(hostile::redirect_with(status, location)).await;
+        let client = client(&server.host);
+        // A GET and a POST with a body: neither goes on to the other origin.
+        let (get, _) = ends_in_error(client.check()).await;
+        let user = UserRef::from("jane.doe");
+        let (post, _) = ends_in_error(client.preauth(&user, &PreauthOptions::default())).await;
+        for err in [get, post] {
+            match &err {
+                Error::UnexpectedResponse { status, .. } => assert_eq!(*status, code),
+                other => panic!("expected the {code} itself, got {other:?}"),
+            }
+        }
+        // The signed requests reached the server they were addressed to, and only it.
+        let sent = server.requests();
+        assert_eq!(sent.len(), 2, "{status}");
+        assert!(sent.iter().all(|r| r.header("authorization").is_some()));
+        assert!(sent[1].body.contains("jane.doe"), "{sent:?}");
+        assert_eq!(elsewhere.connections(), 0, "{status}");
     }
-    assert_eq!(server.connections(), 1);
-    assert_eq!(elsewhere.connections(), 0);
+}
+
+#[tokio::test]
+async fn the_universal_prompt_follows_no_redirect_either() {
+    use duo_auth::universal::UniversalClient;
+    for status in REDIRECTS {
+        let elsewhere = elsewhere().await;
+        let location = format!("http://{}/oauth/v1/token", elsewhere.host);
+        let server = serve(hostile::redirect_with(status, location)).await;
+        let prompt = UniversalClient::builder(
+            "DIXXXXXXXXXXXXXXXXXX",
+            "a".repeat(40),
+            server.host.as_str(),
+            "https://portal.example/duo-callback",
+        )
+        .loopback_http(true)
+        .build()
+        .unwrap();
+        let (health, _) = ends_in_error(prompt.health_check()).await;
+        let (exchange, _) = ends_in_error(prompt.exchange_code("a-code", "jane.doe", None)).await;
+        for err in [health, exchange] {
+            assert!(
+                matches!(err, duo_auth::universal::UniversalError::Http(_)),
+                "{status}: {err:?}"
+            );
+        }
+        // Each POST carried a client assertion, to the server addressed and nowhere else.
+        let sent = server.requests();
+        assert_eq!(sent.len(), 2, "{status}");
+        assert!(
+            sent.iter().all(|r| r.body.contains("client_assertion=")),
+            "{sent:?}"
+        );
+        assert_eq!(elsewhere.connections(), 0, "{status}");
+    }
 }
 
 /// Records the retry waits and moves its clock by them, so a schedule of minutes runs at once.

@@ -111,6 +111,13 @@ impl OktaClientBuilder {
     }
 
     /// A caller-built `reqwest::Client` (shared connection pool, proxies, TLS roots).
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the client built here
+    /// is: reqwest follows redirects by default, and although it drops `Authorization` when a
+    /// redirect leaves the origin, it keeps the `DPoP` proof, and a 307 or 308 sends a token
+    /// request's body — the client assertion — again wherever it points. Its connect timeout
+    /// and its `https_only` are its own ([`Limits::connect_timeout`] applies only to the client
+    /// built here); the body cap, stall timeout and page bound apply to both.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self

@@ -101,18 +101,61 @@ async fn a_server_that_never_answers_is_a_timeout() {
     );
 }
 
+/// Redirect statuses a client could follow: 307 and 308 would have it send a POST's body (the
+/// client assertion) again.
+const REDIRECTS: [&str; 5] = [
+    "301 Moved Permanently",
+    "302 Found",
+    "303 See Other",
+    "307 Temporary Redirect",
+    "308 Permanent Redirect",
+];
+
 #[tokio::test]
 async fn a_redirect_is_never_followed_and_the_token_stays_home() {
-    let elsewhere = serve(groups_page(None)).await;
-    let server = serve(hostile::redirect(format!(
-        "http://{}/api/v1/groups",
-        elsewhere.host
-    )))
-    .await;
-    let (err, _) = ends_in_error(client(&server.host).groups(&GroupQuery::default())).await;
-    assert_eq!(err.status(), Some(302), "{err:?}");
-    assert_eq!(server.connections(), 1);
-    assert_eq!(elsewhere.connections(), 0);
+    for status in REDIRECTS {
+        let code: u16 = status[..3].parse().unwrap();
+        let elsewhere = serve(groups_page(None)).await;
+        let location = format!("http://{}/api/v1/groups", elsewhere.host);
+        let server = serve(hostile::redirect_with(status, location)).await;
+        let (err, _) = ends_in_error(client(&server.host).groups(&GroupQuery::default())).await;
+        assert_eq!(err.status(), Some(code), "{err:?}");
+        let sent = server.requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            sent[0].header("authorization"),
+            Some(format!("SSWS {TOKEN}").as_str())
+        );
+        assert_eq!(elsewhere.connections(), 0, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_redirected_token_request_takes_its_assertion_nowhere() {
+    use okta_client::PrivateKeyJwt;
+    use okta_client::key::PrivateKey;
+    for status in REDIRECTS {
+        let elsewhere = serve(groups_page(None)).await;
+        let location = format!("http://{}/oauth2/v1/token", elsewhere.host);
+        let server = serve(hostile::redirect_with(status, location)).await;
+        let domain: OktaDomain = format!("http://{}", server.host).parse().unwrap();
+        let credentials = PrivateKeyJwt::builder("0oaclient", PrivateKey::generate_p256().unwrap())
+            .scope("okta.groups.read")
+            .build()
+            .unwrap();
+        let client = OktaClient::builder(domain, credentials)
+            .retry_policy(RetryPolicy::new().with_max_retries(0))
+            .build()
+            .unwrap();
+        let (err, _) = ends_in_error(client.groups(&GroupQuery::default())).await;
+        assert!(err.status().is_some(), "{status}: {err:?}");
+        // The assertion went to the token endpoint addressed, and nowhere else.
+        let sent = server.requests();
+        assert_eq!(sent.len(), 1, "{status}");
+        assert!(sent[0].target().starts_with("/oauth2/v1/token"), "{sent:?}");
+        assert!(sent[0].body.contains("client_assertion="), "{sent:?}");
+        assert_eq!(elsewhere.connections(), 0, "{status}");
+    }
 }
 
 #[tokio::test]

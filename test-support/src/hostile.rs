@@ -212,10 +212,20 @@ pub fn black_hole() -> impl Fn(TcpStream) -> BoxFuture + Send + Sync + 'static {
 
 /// A `302 Found` to `location`.
 pub fn redirect(location: String) -> impl Fn(TcpStream) -> BoxFuture + Send + Sync + 'static {
+    redirect_with("302 Found", location)
+}
+
+/// A redirect with this status (`"307 Temporary Redirect"`, …) to `location`. A 307 or 308
+/// asks a client that follows it to send the same method and body again — a POST's form, a
+/// client assertion in it.
+pub fn redirect_with(
+    status: &'static str,
+    location: String,
+) -> impl Fn(TcpStream) -> BoxFuture + Send + Sync + 'static {
     move |mut s| {
         let location = location.clone();
         Box::pin(async move {
-            answer(&mut s, "302 Found", &[("Location", location.as_str())], b"").await;
+            answer(&mut s, status, &[("Location", location.as_str())], b"").await;
         })
     }
 }
