@@ -50,19 +50,47 @@ pub struct OktaClientBuilder {
     limits: Limits,
 }
 
-/// What one answer may cost at most, whatever the server does: its size, how long its body may
-/// stall, how long connecting may take, and how many pages one listing may follow. (How long a call may go on retrying is the
-/// [`RetryPolicy`]'s deadline, 120 s by default.)
+/// What one answer may cost at most, whatever the server (or a proxy on the way) does: its size,
+/// how long its body may stall, how long connecting may take, and how many pages one listing
+/// may follow. How long a call may go on retrying is the [`RetryPolicy`]'s (below). Each bound
+/// that trips is a typed [`Error`] naming it.
 ///
-/// The defaults are well above what Okta sends: a page of 1,000 users (the largest Okta
-/// serves) is about 2 MiB.
+/// | Bound | Default | Why this value |
+/// |---|---|---|
+/// | [`max_body_bytes`](Self::max_body_bytes) | 16 MiB | Okta's largest page, 1,000 users, is about 2 MiB: 8 times that. |
+/// | [`stall_timeout`](Self::stall_timeout) | 20 s | Okta sends a body in well under a second; 20 s without a byte is a stuck connection, named as such before the 30 s attempt timeout ends it anyway. |
+/// | [`connect_timeout`](Self::connect_timeout) | 3.1 s | As the AWS SDKs' standard defaults: past the first SYN retransmission, a host that has not answered is down or filtered. |
+/// | [`max_pages`](Self::max_pages) | 100,000 | 20 million members at the default page size of 200, more than an org holds. |
+///
+/// What that makes of a call, with the attempt timeout (30 s by default,
+/// [`OktaClientBuilder::timeout`]; it runs from connecting to the body's last byte, so a body
+/// that trickles in a byte at a time is cut there too) and the default [`RetryPolicy`]:
+///
+/// * **Memory:** the answer being read holds at most `max_body_bytes`, refused as it streams in
+///   (or at once when `Content-Length` announces more), error answers included. Measured: a
+///   server sending 1 GiB raises the peak resident set by about 17 MiB.
+/// * **Requests:** at most 5 per request (4 retries), plus one answer to a DPoP nonce
+///   challenge, plus one fetch of a new access token when Okta refuses the current one; a
+///   token fetch is itself at most 5 POSTs plus 2 nonce answers.
+/// * **Waits:** each at most the policy's `max_delay` (60 s), whatever `Retry-After`,
+///   `X-Rate-Limit-Reset` or the backoff say (and so is each wait of
+///   [`slow_down_below`](OktaClientBuilder::slow_down_below)); no retry starts whose wait would
+///   end past the policy's deadline, 120 s from the first attempt.
+/// * **Time:** a request ends within the deadline plus one attempt (150 s), or, when it must
+///   also fetch an access token (at most 150 s more each, and at most twice), within about
+///   390 s in the worst case. A listing follows at most `max_pages` pages, each such a request.
+/// * **Redirects:** never followed by the HTTP client built here (Okta's API does not
+///   redirect; a redirect followed would carry the token or the client assertion elsewhere):
+///   the redirect is the answer, an error with its status. A `Link: next` is followed only to
+///   the org's own origin; a link that leaves it, or repeats a page, is [`Error::Paging`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// The largest answer body read (default 16 MiB): a larger one is refused while it
-    /// streams in ([`Error::BodyTooLarge`]), never buffered whole.
+    /// The largest answer body read (default 16 MiB), error answers included: a larger one is
+    /// refused while it streams in ([`Error::BodyTooLarge`]), never buffered whole.
     pub max_body_bytes: usize,
-    /// The longest a body may go without a byte (default 20 s): then [`Error::Stalled`].
+    /// The longest a body may go without a byte (default 20 s): then [`Error::Stalled`], which
+    /// the policy may retry like a cut connection.
     pub stall_timeout: Duration,
     /// The connect timeout of the HTTP client built here (default 3.1 s, as the AWS SDKs); a
     /// client given with `http_client` keeps its own.
@@ -174,7 +202,9 @@ impl OktaClientBuilder {
     /// below this fraction of `X-Rate-Limit-Limit`, wait `(Reset − now) / (Remaining + 1)` before
     /// each request, spreading what is left of the budget until the reset. Off by default. The
     /// headers are those of the last response, whatever its endpoint (Okta's budgets are per
-    /// endpoint family), so this is a brake, not an exact accountant.
+    /// endpoint family), so this is a brake, not an exact accountant. Each wait is capped at the
+    /// retry policy's [`max_delay`](RetryPolicy::max_delay) (60 s by default), whatever the
+    /// headers say.
     pub fn slow_down_below(mut self, fraction: Option<f64>) -> Self {
         self.slow_down_below = fraction.filter(|f| f.is_finite() && *f > 0.0);
         self
@@ -628,7 +658,12 @@ impl OktaClient {
             return;
         };
         let last = *lock(&self.inner.last_rate_limit);
-        if let Some(wait) = last.and_then(|rl| rl.slow_down(fraction, self.now_secs())) {
+        // The headers are the server's word: a reset years away must not stall every request
+        // for years. The policy's cap on a retry's wait caps this one too.
+        if let Some(wait) = last
+            .and_then(|rl| rl.slow_down(fraction, self.now_secs()))
+            .map(|wait| wait.min(self.inner.retry.max_delay()))
+        {
             tracing::debug!(?wait, "rate limit running low: slowing down");
             self.inner.runtime.sleep(wait).await;
         }
@@ -839,7 +874,8 @@ impl OktaClient {
             self.inner.token_requests.fetch_add(1, Ordering::Relaxed);
             let raw = match self.send_raw(rb).await {
                 Ok(raw) => raw,
-                Err(e @ (Error::Transport(_) | Error::Timeout(_))) => {
+                // A stalled body is a cut connection that has not closed yet.
+                Err(e @ (Error::Transport(_) | Error::Timeout(_) | Error::Stalled { .. })) => {
                     self.after_failure(a, e, None, "token").await?;
                     continue;
                 }
@@ -949,7 +985,8 @@ impl OktaClient {
             a.sent += 1;
             let raw = match self.send_raw(rb).await {
                 Ok(raw) => raw,
-                Err(e @ (Error::Transport(_) | Error::Timeout(_))) => {
+                // A stalled body is a cut connection that has not closed yet.
+                Err(e @ (Error::Transport(_) | Error::Timeout(_) | Error::Stalled { .. })) => {
                     self.after_failure(&mut a, e, None, url).await?;
                     continue;
                 }
