@@ -59,15 +59,14 @@ async fn an_endless_body_stops_at_the_cap() {
 
 #[tokio::test]
 async fn a_body_that_stops_arriving_is_a_stall() {
+    // Told apart from the 10 s attempt timeout by the error's kind, not by a clock.
     let server = serve(hostile::stalled_body()).await;
-    let (err, took) = ends_in_error(client(&server.host).check()).await;
+    let (err, _) = ends_in_error(client(&server.host).check()).await;
     assert!(
         matches!(err, Error::Stalled { after } if after == Duration::from_millis(300)),
         "{err:?}"
     );
     assert!(err.is_transient());
-    // Told apart from the 10 s attempt timeout, which would have come later.
-    assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
 #[tokio::test]
