@@ -5,7 +5,9 @@
 //! are retried on Duo's schedule, errors are `duo_auth::Error` with Duo's own code and message.
 //! Paged endpoints follow `metadata.next_offset` until it is absent, asking for the page size
 //! you choose (capped at Duo's maximum; the server may return fewer) and failing with
-//! [`Error::OffsetDidNotAdvance`] rather than looping if the server repeats an offset.
+//! [`Error::OffsetDidNotAdvance`] rather than looping if the server repeats an offset, and
+//! with [`Error::TooManyPages`] when it names a next page after
+//! [`Limits::max_pages`](duo_auth::transport::Limits::max_pages) of them (100,000 by default).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), duo_admin::Error> {
@@ -75,6 +77,21 @@ pub enum Error {
         /// The offset requested.
         offset: u64,
         /// The `next_offset` Duo returned.
+        next: u64,
+    },
+    /// A paged listing still named a next page after
+    /// [`Limits::max_pages`](duo_auth::transport::Limits::max_pages) pages: paging metadata
+    /// that never ends, stopped instead of followed for ever.
+    #[error(
+        "paging {path}: next_offset {next} after {pages} pages, the most a listing follows \
+         (Limits::max_pages)"
+    )]
+    TooManyPages {
+        /// The endpoint.
+        path: String,
+        /// Pages listed, the limit.
+        pages: u64,
+        /// The `next_offset` of the last page, not followed.
         next: u64,
     },
     /// A page's request was cancelled from outside the listing (its tokio runtime is shutting
@@ -178,6 +195,12 @@ impl AdminClientBuilder {
     }
 
     /// A caller-built `reqwest::Client`.
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the client built here
+    /// is: reqwest follows redirects by default, and although it drops `Authorization` when a
+    /// redirect leaves the origin, a 307 or 308 sends the request's body again wherever it
+    /// points. Its connect timeout is its own ([`Limits::connect_timeout`](duo_auth::transport::Limits::connect_timeout) applies only to the
+    /// client built here); the body cap, stall timeout and retry budget and page bound apply to both.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.config = self.config.http_client(client);
         self
@@ -429,16 +452,27 @@ impl AdminClient {
             limit,
             prefetch,
             decoder,
+            max_pages: self.inner.transport.limits().max_pages,
         };
         futures::stream::try_unfold(
-            (walk, Some(0u64), None::<paging::Ahead<D::Item>>),
-            |(walk, offset, ahead)| async move {
+            (walk, Some(0u64), None::<paging::Ahead<D::Item>>, 0u64),
+            |(walk, offset, ahead, listed)| async move {
                 let Some(offset) = offset else {
                     return Ok(None);
                 };
-                let (page, ahead) = walk.page(offset, ahead).await?;
+                let (page, ahead) = walk.page(offset, ahead, listed).await?;
+                let listed = listed + 1;
                 let next = page.next_offset;
-                Ok(Some((page, (walk, next, ahead))))
+                if let Some(next) = next
+                    && listed >= walk.max_pages
+                {
+                    return Err(Error::TooManyPages {
+                        path: walk.path.to_string(),
+                        pages: listed,
+                        next,
+                    });
+                }
+                Ok(Some((page, (walk, next, ahead, listed))))
             },
         )
     }

@@ -55,6 +55,11 @@ pub(crate) struct Walk<D> {
     /// Whether to request pages ahead of the consumer (needs a tokio runtime for the tasks).
     pub(crate) prefetch: bool,
     pub(crate) decoder: Arc<D>,
+    /// The most pages the listing follows ([`Limits::max_pages`]); the chain of prefetched
+    /// pages stops there too, so that a server whose paging never ends is not asked for more.
+    ///
+    /// [`Limits::max_pages`]: duo_auth::transport::Limits::max_pages
+    pub(crate) max_pages: u64,
 }
 
 // Not derived: that would ask `D: Clone`.
@@ -67,6 +72,7 @@ impl<D> Clone for Walk<D> {
             limit: self.limit,
             prefetch: self.prefetch,
             decoder: Arc::clone(&self.decoder),
+            max_pages: self.max_pages,
         }
     }
 }
@@ -111,7 +117,7 @@ pub(crate) struct Ahead<T> {
 
 impl<D: Decode> Walk<D> {
     /// The page at `offset`, and what is on its way after it. `ahead` is what the previous
-    /// call returned.
+    /// call returned; `listed` is how many pages the listing has had before this one.
     ///
     /// Requests follow each other (one in flight at a time), each page decoded in a task of
     /// its own as soon as its body is there, at most [`WINDOW`] pages beyond the one awaited
@@ -121,6 +127,7 @@ impl<D: Decode> Walk<D> {
         &self,
         offset: u64,
         ahead: Option<Ahead<D::Item>>,
+        listed: u64,
     ) -> Result<(Page<D::Item>, Option<Ahead<D::Item>>), Error> {
         if !self.prefetch {
             let page = self.client.fetch_page(self, offset, None).await?;
@@ -131,7 +138,7 @@ impl<D: Decode> Walk<D> {
         let (mut page, ahead) = loop {
             let mut chain = match current.take() {
                 Some(chain) => chain,
-                None => self.chain(offset),
+                None => self.chain(offset, self.max_pages.saturating_sub(listed)),
             };
             match chain.pages.recv().await {
                 Some(p) if p.offset == offset => break (p, chain),
@@ -144,14 +151,15 @@ impl<D: Decode> Walk<D> {
         Ok((page, Some(ahead)))
     }
 
-    /// Starts requesting pages from `offset`.
-    fn chain(&self, offset: u64) -> Ahead<D::Item> {
+    /// Starts requesting pages from `offset`, at most `budget` of them (what is left of
+    /// `max_pages`).
+    fn chain(&self, offset: u64, budget: u64) -> Ahead<D::Item> {
         let (tx, pages) = tokio::sync::mpsc::unbounded_channel();
         let walk = self.clone();
         let window = Arc::new(tokio::sync::Semaphore::new(WINDOW + 1));
         let chain = async move {
             let mut offset = offset;
-            loop {
+            for _ in 0..budget.max(1) {
                 let Ok(slot) = Arc::clone(&window).acquire_owned().await else {
                     return;
                 };

@@ -30,6 +30,26 @@ impl fmt::Debug for SecretKey {
     }
 }
 
+/// Stands for a secret in a `Debug` output: says that there is one, never what it is.
+#[cfg(feature = "client")]
+#[derive(Clone, Copy)]
+pub(crate) struct Redacted;
+
+#[cfg(feature = "client")]
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(feature = "client")]
+impl Redacted {
+    /// `Some([redacted])` or `None`, for an optional secret.
+    pub(crate) fn option<T>(value: &Option<T>) -> Option<Redacted> {
+        value.as_ref().map(|_| Redacted)
+    }
+}
+
 impl From<String> for SecretKey {
     fn from(value: String) -> Self {
         Self::new(value)

@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
@@ -36,12 +37,14 @@ use crate::client::{
     AuthOptions, AuthResult, Device, EnrollStatus, Enrollment, Factor, PreauthOptions,
     PreauthResult, PushOptions, UserRef,
 };
+use crate::credentials::Redacted;
 use crate::policy::ip::{IpDecision, IpSkip, LastAuth, LastAuthStore};
 use crate::policy::{Exclusion, Exclusions, MappingError, PromptFrequency, UsernameMapping};
 use crate::{AuthClient, Error};
 
-/// One login attempt, as the portal knows it after the password step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One login attempt, as the portal knows it after the password step. `Debug` hides the
+/// remembered-device token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Login {
     /// The portal username.
     pub username: String,
@@ -55,6 +58,19 @@ pub struct Login {
     pub session_verified: bool,
     /// The device's `trusted_device_token` from an earlier approval, if the portal kept one.
     pub device_token: Option<String>,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("groups", &self.groups)
+            .field("ip", &self.ip)
+            .field("session_verified", &self.session_verified)
+            .field("device_token", &Redacted::option(&self.device_token))
+            .finish()
+    }
 }
 
 impl Login {
@@ -103,8 +119,8 @@ pub enum AllowReason {
     FailOpen(String),
 }
 
-/// A successful pass through the gate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A successful pass through the gate. `Debug` hides the remembered-device token.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Allowed {
     /// Why.
@@ -113,6 +129,16 @@ pub struct Allowed {
     pub duo_username: Option<String>,
     /// A new `trusted_device_token` to keep for this device (per-device prompting).
     pub device_token: Option<String>,
+}
+
+impl fmt::Debug for Allowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Allowed")
+            .field("reason", &self.reason)
+            .field("duo_username", &self.duo_username)
+            .field("device_token", &Redacted::option(&self.device_token))
+            .finish()
+    }
 }
 
 /// Why the login is refused.

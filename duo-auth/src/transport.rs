@@ -15,19 +15,42 @@ use crate::sign::{Request, SignatureVersion, Signer, format_date};
 /// At most this much of an unexpected body is kept in an error.
 const KEEP_BODY: usize = 64 * 1024;
 
-/// What one call may cost at most, whatever the server does: how large an answer may be, how
-/// long its body may stall, and how long the call may go on retrying.
+/// What one call may cost at most, whatever the server (or a proxy on the way) does: memory,
+/// time and requests. A hostile or broken server can neither make the client buffer without end
+/// nor hold the caller for ever; each bound that trips is a typed [`Error`] naming it.
 ///
-/// The defaults are sized well above what Duo sends and waits: the largest page (300 users with
-/// their phones, tokens and groups) is a few hundred KiB, and Duo's own retry schedule waits
-/// 63 s in all.
+/// | Bound | Default | Why this value |
+/// |---|---|---|
+/// | [`max_body_bytes`](Self::max_body_bytes) | 16 MiB | Duo's largest answer, a page of 300 users with their phones, tokens and groups, is a few hundred KiB: 40 times that and more. |
+/// | [`stall_timeout`](Self::stall_timeout) | 20 s | Duo sends a body in well under a second; 20 s without a byte is a stuck connection, named as such before the 30 s attempt timeout ends it anyway. |
+/// | [`call_budget`](Self::call_budget) | 120 s | Duo's own retry schedule (1, 2, 4 … 32 s, each plus up to 1 s of jitter) waits at most 69 s: it runs whole, and a policy stretched further is stopped. |
+/// | [`connect_timeout`](Self::connect_timeout) | 3.1 s | As the AWS SDKs' standard defaults: past the first SYN retransmission, a host that has not answered is down or filtered. |
+/// | [`max_pages`](Self::max_pages) | 100,000 | 30 million users at Duo's page size, far more than an account holds. |
+///
+/// What that makes of a call, with the attempt timeout (30 s by default,
+/// [`TransportConfig::timeout`]; it runs from connecting to the body's last byte, so a body that
+/// trickles in a byte at a time is cut there too):
+///
+/// * **Memory:** the answer being read holds at most `max_body_bytes`, refused as it streams in
+///   (or at once when `Content-Length` announces more). Measured: a server sending 1 GiB raises
+///   the peak resident set by about 17 MiB.
+/// * **Time:** at most `call_budget` plus one attempt's timeout (150 s by default; `auth` and
+///   `auth_status` attempts, which wait for the person, have the 90 s auth timeout instead):
+///   no retry starts whose wait would end past the budget.
+/// * **Requests and waits:** at most 7 requests with Duo's policy (`max_retries` 6). Every wait
+///   is the policy's own, each at most `max_delay` (32 s) plus the jitter (1 s): Duo sends no
+///   `Retry-After`, and nothing the server sends lengthens a wait.
+/// * **Redirects:** never followed by the HTTP client built here (Duo does not redirect its
+///   API; a redirect followed would carry the signed request elsewhere): the redirect is the
+///   answer, an [`Error::UnexpectedResponse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// The largest answer body read (default 16 MiB): a larger one is refused while it
-    /// streams in ([`Error::BodyTooLarge`]), never buffered whole.
+    /// The largest answer body read (default 16 MiB), error answers included: a larger one is
+    /// refused while it streams in ([`Error::BodyTooLarge`]), never buffered whole.
     pub max_body_bytes: usize,
-    /// The longest a body may go without a byte (default 20 s): then [`Error::Stalled`].
+    /// The longest a body may go without a byte (default 20 s): then [`Error::Stalled`], which
+    /// the policy may retry like a cut connection.
     pub stall_timeout: Duration,
     /// How long a call may go on retrying (default 120 s): no retry starts whose wait would end
     /// past it. A call therefore ends within this budget plus one attempt's timeout.
@@ -35,6 +58,11 @@ pub struct Limits {
     /// The connect timeout of the HTTP client built here (default 3.1 s, as the AWS SDKs);
     /// a client given with `http_client` keeps its own.
     pub connect_timeout: Duration,
+    /// The most pages one paged listing follows (default 100,000; used by `duo-admin`, the Auth
+    /// API has no listings). At Duo's page sizes that is 30 million users or 50 million of
+    /// anything else, far more than an account holds; paging metadata that never ends (a
+    /// `next_offset` that keeps advancing) then ends the listing in an error instead of never.
+    pub max_pages: u64,
 }
 
 impl Default for Limits {
@@ -44,6 +72,7 @@ impl Default for Limits {
             stall_timeout: Duration::from_secs(20),
             call_budget: Duration::from_secs(120),
             connect_timeout: Duration::from_millis(3100),
+            max_pages: 100_000,
         }
     }
 }
@@ -146,6 +175,12 @@ impl TransportConfig {
     }
 
     /// A caller-built `reqwest::Client`.
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the client built here
+    /// is: reqwest follows redirects by default, and although it drops `Authorization` when a
+    /// redirect leaves the origin, a 307 or 308 sends the request's body again wherever it
+    /// points. Its connect timeout is its own ([`Limits::connect_timeout`] applies only to the
+    /// client built here); the body cap, stall timeout and retry budget apply to both.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self

@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 use crate::rate_limit::{Decision, GiveUpReason, RateLimit, ResponseFacts, RetryPolicy};
 use crate::runtime::{Runtime, TokioRuntime, unix_secs};
 
+/// The longest `expires_in` taken from a token endpoint: a year, far past the day Okta allows.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(366 * 86_400);
+
 /// How many times a `use_dpop_nonce` answer from the token endpoint is answered.
 const MAX_NONCE_RETRIES: u32 = 2;
 
@@ -47,19 +50,47 @@ pub struct OktaClientBuilder {
     limits: Limits,
 }
 
-/// What one answer may cost at most, whatever the server does: its size, how long its body may
-/// stall, how long connecting may take, and how many pages one listing may follow. (How long a call may go on retrying is the
-/// [`RetryPolicy`]'s deadline, 120 s by default.)
+/// What one answer may cost at most, whatever the server (or a proxy on the way) does: its size,
+/// how long its body may stall, how long connecting may take, and how many pages one listing
+/// may follow. How long a call may go on retrying is the [`RetryPolicy`]'s (below). Each bound
+/// that trips is a typed [`Error`] naming it.
 ///
-/// The defaults are well above what Okta sends: a page of 1,000 users (the largest Okta
-/// serves) is about 2 MiB.
+/// | Bound | Default | Why this value |
+/// |---|---|---|
+/// | [`max_body_bytes`](Self::max_body_bytes) | 16 MiB | Okta's largest page, 1,000 users, is about 2 MiB: 8 times that. |
+/// | [`stall_timeout`](Self::stall_timeout) | 20 s | Okta sends a body in well under a second; 20 s without a byte is a stuck connection, named as such before the 30 s attempt timeout ends it anyway. |
+/// | [`connect_timeout`](Self::connect_timeout) | 3.1 s | As the AWS SDKs' standard defaults: past the first SYN retransmission, a host that has not answered is down or filtered. |
+/// | [`max_pages`](Self::max_pages) | 100,000 | 20 million members at the default page size of 200, more than an org holds. |
+///
+/// What that makes of a call, with the attempt timeout (30 s by default,
+/// [`OktaClientBuilder::timeout`]; it runs from connecting to the body's last byte, so a body
+/// that trickles in a byte at a time is cut there too) and the default [`RetryPolicy`]:
+///
+/// * **Memory:** the answer being read holds at most `max_body_bytes`, refused as it streams in
+///   (or at once when `Content-Length` announces more), error answers included. Measured: a
+///   server sending 1 GiB raises the peak resident set by about 17 MiB.
+/// * **Requests:** at most 5 per request (4 retries), plus one answer to a DPoP nonce
+///   challenge, plus one fetch of a new access token when Okta refuses the current one; a
+///   token fetch is itself at most 5 POSTs plus 2 nonce answers.
+/// * **Waits:** each at most the policy's `max_delay` (60 s), whatever `Retry-After`,
+///   `X-Rate-Limit-Reset` or the backoff say (and so is each wait of
+///   [`slow_down_below`](OktaClientBuilder::slow_down_below)); no retry starts whose wait would
+///   end past the policy's deadline, 120 s from the first attempt.
+/// * **Time:** a request ends within the deadline plus one attempt (150 s), or, when it must
+///   also fetch an access token (at most 150 s more each, and at most twice), within about
+///   390 s in the worst case. A listing follows at most `max_pages` pages, each such a request.
+/// * **Redirects:** never followed by the HTTP client built here (Okta's API does not
+///   redirect; a redirect followed would carry the token or the client assertion elsewhere):
+///   the redirect is the answer, an error with its status. A `Link: next` is followed only to
+///   the org's own origin; a link that leaves it, or repeats a page, is [`Error::Paging`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// The largest answer body read (default 16 MiB): a larger one is refused while it
-    /// streams in ([`Error::BodyTooLarge`]), never buffered whole.
+    /// The largest answer body read (default 16 MiB), error answers included: a larger one is
+    /// refused while it streams in ([`Error::BodyTooLarge`]), never buffered whole.
     pub max_body_bytes: usize,
-    /// The longest a body may go without a byte (default 20 s): then [`Error::Stalled`].
+    /// The longest a body may go without a byte (default 20 s): then [`Error::Stalled`], which
+    /// the policy may retry like a cut connection.
     pub stall_timeout: Duration,
     /// The connect timeout of the HTTP client built here (default 3.1 s, as the AWS SDKs); a
     /// client given with `http_client` keeps its own.
@@ -108,6 +139,13 @@ impl OktaClientBuilder {
     }
 
     /// A caller-built `reqwest::Client` (shared connection pool, proxies, TLS roots).
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the client built here
+    /// is: reqwest follows redirects by default, and although it drops `Authorization` when a
+    /// redirect leaves the origin, it keeps the `DPoP` proof, and a 307 or 308 sends a token
+    /// request's body — the client assertion — again wherever it points. Its connect timeout
+    /// and its `https_only` are its own ([`Limits::connect_timeout`] applies only to the client
+    /// built here); the body cap, stall timeout and page bound apply to both.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -164,7 +202,9 @@ impl OktaClientBuilder {
     /// below this fraction of `X-Rate-Limit-Limit`, wait `(Reset − now) / (Remaining + 1)` before
     /// each request, spreading what is left of the budget until the reset. Off by default. The
     /// headers are those of the last response, whatever its endpoint (Okta's budgets are per
-    /// endpoint family), so this is a brake, not an exact accountant.
+    /// endpoint family), so this is a brake, not an exact accountant. Each wait is capped at the
+    /// retry policy's [`max_delay`](RetryPolicy::max_delay) (60 s by default), whatever the
+    /// headers say.
     pub fn slow_down_below(mut self, fraction: Option<f64>) -> Self {
         self.slow_down_below = fraction.filter(|f| f.is_finite() && *f > 0.0);
         self
@@ -618,7 +658,12 @@ impl OktaClient {
             return;
         };
         let last = *lock(&self.inner.last_rate_limit);
-        if let Some(wait) = last.and_then(|rl| rl.slow_down(fraction, self.now_secs())) {
+        // The headers are the server's word: a reset years away must not stall every request
+        // for years. The policy's cap on a retry's wait caps this one too.
+        if let Some(wait) = last
+            .and_then(|rl| rl.slow_down(fraction, self.now_secs()))
+            .map(|wait| wait.min(self.inner.retry.max_delay()))
+        {
             tracing::debug!(?wait, "rate limit running low: slowing down");
             self.inner.runtime.sleep(wait).await;
         }
@@ -829,7 +874,8 @@ impl OktaClient {
             self.inner.token_requests.fetch_add(1, Ordering::Relaxed);
             let raw = match self.send_raw(rb).await {
                 Ok(raw) => raw,
-                Err(e @ (Error::Transport(_) | Error::Timeout(_))) => {
+                // A stalled body is a cut connection that has not closed yet.
+                Err(e @ (Error::Transport(_) | Error::Timeout(_) | Error::Stalled { .. })) => {
                     self.after_failure(a, e, None, "token").await?;
                     continue;
                 }
@@ -864,7 +910,18 @@ impl OktaClient {
                     }
                 }
             }
-            let err = raw.error();
+            // A token endpoint's answer may hold a token whatever its status: its body is never
+            // copied into the error (Okta's OAuth error members are still read from it).
+            let err = match raw.error() {
+                Error::Http {
+                    status, request_id, ..
+                } => Error::Http {
+                    status,
+                    body: None,
+                    request_id,
+                },
+                err => err,
+            };
             if err.is_use_dpop_nonce()
                 && dpop.is_some()
                 && nonce.is_some()
@@ -928,7 +985,8 @@ impl OktaClient {
             a.sent += 1;
             let raw = match self.send_raw(rb).await {
                 Ok(raw) => raw,
-                Err(e @ (Error::Transport(_) | Error::Timeout(_))) => {
+                // A stalled body is a cut connection that has not closed yet.
+                Err(e @ (Error::Transport(_) | Error::Timeout(_) | Error::Stalled { .. })) => {
                     self.after_failure(&mut a, e, None, url).await?;
                     continue;
                 }
@@ -999,12 +1057,24 @@ fn parse_token(raw: &Raw, issued_at: SystemTime) -> Result<AccessToken> {
             "the access token is empty or not printable ASCII".into(),
         ));
     }
+    // Okta's access tokens live 5 minutes to a day; a lifetime of nothing, or beyond any clock
+    // (`SystemTime + Duration` would panic), is a broken answer, not a token to cache.
     let lifetime = Duration::from_secs(t.expires_in.unwrap_or(3600));
+    let expires_at = (!lifetime.is_zero() && lifetime <= MAX_TOKEN_LIFETIME)
+        .then(|| issued_at.checked_add(lifetime))
+        .flatten()
+        .ok_or_else(|| {
+            decode(format!(
+                "expires_in {} is not a token lifetime (1 s to {} days)",
+                lifetime.as_secs(),
+                MAX_TOKEN_LIFETIME.as_secs() / 86_400
+            ))
+        })?;
     Ok(AccessToken {
         value: SecretString::from(t.access_token),
         token_type,
         issued_at,
-        expires_at: issued_at + lifetime,
+        expires_at,
         scope: t.scope,
     })
 }
@@ -1051,6 +1121,13 @@ mod tests {
             r#"{"token_type":"MAC","access_token":"abc"}"#,
             r#"{"token_type":"Bearer","access_token":"a b"}"#,
             r#"{"token_type":"Bearer"}"#,
+            // Lifetimes of nothing or beyond any clock: typed errors, never a panic.
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":0}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":18446744073709551615}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":31708800}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":-1}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":"soon"}"#,
+            r#"{"token_type":"Bearer","access_token":"abc","expires_in":1e400}"#,
         ] {
             assert!(matches!(
                 parse_token(&raw(bad), now),

@@ -365,6 +365,11 @@ impl RetryPolicy {
         self.max_retries
     }
 
+    /// The cap on any single wait.
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
     /// Decides what to do after failed attempt number `attempt` (0 for the first request, so
     /// `attempt` retries have been made so far).
     ///

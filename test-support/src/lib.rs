@@ -6,11 +6,17 @@
 //! in CI) a missing peer is a test failure; without it the test prints that it skipped and how to
 //! install the peers, so `cargo test --workspace` still passes on a bare machine.
 //!
-//! [`hostile`] is a raw TCP server that misbehaves on purpose, for the clients' bounds; [`wait`]
-//! waits on hand-over points without letting time decide a verdict.
+//! [`hostile`] is a raw TCP server that misbehaves on purpose, for the clients' bounds;
+//! [`memory`] measures what a case costs at its peak, in a process of its own; [`relay`] keeps a
+//! copy of what a client and the sandbox said to each other, and [`secrets`] looks for the
+//! credentials found there in everything logged and formatted; [`wait`] waits on hand-over
+//! points without letting time decide a verdict.
 #![forbid(unsafe_code)]
 
 pub mod hostile;
+pub mod memory;
+pub mod relay;
+pub mod secrets;
 pub mod wait;
 
 use std::path::PathBuf;

@@ -78,6 +78,12 @@ impl AuthClientBuilder {
     }
 
     /// A `reqwest::Client` you built (shared connection pool, proxies, extra root certificates).
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the client built here
+    /// is: reqwest follows redirects by default, and although it drops `Authorization` when a
+    /// redirect leaves the origin, a 307 or 308 sends the request's body again wherever it
+    /// points. Its connect timeout is its own ([`Limits::connect_timeout`](crate::transport::Limits::connect_timeout) applies only to the
+    /// client built here); the body cap, stall timeout and retry budget apply to both.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.config = self.config.http_client(client);
         self

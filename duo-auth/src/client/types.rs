@@ -1,8 +1,11 @@
 //! Requests and responses of the Auth API, typed. Unknown fields are ignored and unknown enum
 //! values kept (`Other`), so answers from a newer Duo still parse.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::Redacted;
 use crate::open_enum::open_enum;
 
 /// Which user a request is about: Duo's `username` (aliases work too) or `user_id`.
@@ -63,8 +66,9 @@ pub struct Time {
     pub time: u64,
 }
 
-/// A new enrollment (`enroll`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+/// A new enrollment (`enroll`). `Debug` hides the activation code and the URLs that carry it:
+/// whoever has it can activate a phone as this user's second factor.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct Enrollment {
     /// URL of a QR code image to scan with Duo Mobile.
@@ -80,6 +84,19 @@ pub struct Enrollment {
     pub user_id: String,
     /// The new user's username.
     pub username: String,
+}
+
+impl fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Enrollment")
+            .field("activation_barcode", &Redacted)
+            .field("activation_code", &Redacted)
+            .field("activation_url", &Redacted::option(&self.activation_url))
+            .field("expiration", &self.expiration)
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .finish()
+    }
 }
 
 open_enum! {
@@ -174,8 +191,8 @@ pub struct Preauth {
     pub enroll_portal_url: Option<String>,
 }
 
-/// Options of a `preauth` request.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Options of a `preauth` request. `Debug` hides the remembered-device token.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct PreauthOptions {
     /// The client's IP address (Duo's policies may use it).
     pub ipaddr: Option<String>,
@@ -185,8 +202,21 @@ pub struct PreauthOptions {
     pub trusted_device_token: Option<String>,
 }
 
-/// The second factor of an `auth` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl fmt::Debug for PreauthOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreauthOptions")
+            .field("ipaddr", &self.ipaddr)
+            .field("hostname", &self.hostname)
+            .field(
+                "trusted_device_token",
+                &Redacted::option(&self.trusted_device_token),
+            )
+            .finish()
+    }
+}
+
+/// The second factor of an `auth` request. `Debug` hides a passcode.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Factor {
     /// Duo picks: push when the device can, else a phone call.
@@ -208,6 +238,18 @@ pub enum Factor {
         /// Device id or `auto`.
         device: String,
     },
+}
+
+impl fmt::Debug for Factor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Factor::Auto { device } => f.debug_struct("Auto").field("device", device).finish(),
+            Factor::Push(options) => f.debug_tuple("Push").field(options).finish(),
+            Factor::Passcode(_) => f.debug_tuple("Passcode").field(&Redacted).finish(),
+            Factor::Sms { device } => f.debug_struct("Sms").field("device", device).finish(),
+            Factor::Phone { device } => f.debug_struct("Phone").field("device", device).finish(),
+        }
+    }
 }
 
 /// Options of a Duo Push.
@@ -303,8 +345,9 @@ open_enum! {
     }
 }
 
-/// The answer to `auth` (synchronous) and `auth_status`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+/// The answer to `auth` (synchronous) and `auth_status`. `Debug` hides the remembered-device
+/// token.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct AuthResponse {
     /// The result.
@@ -319,6 +362,20 @@ pub struct AuthResponse {
     /// allows remembered devices).
     #[serde(default)]
     pub trusted_device_token: Option<String>,
+}
+
+impl fmt::Debug for AuthResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthResponse")
+            .field("result", &self.result)
+            .field("status", &self.status)
+            .field("status_msg", &self.status_msg)
+            .field(
+                "trusted_device_token",
+                &Redacted::option(&self.trusted_device_token),
+            )
+            .finish()
+    }
 }
 
 fn unknown_status() -> AuthStatus {

@@ -353,8 +353,16 @@ impl UniversalConfig {
                     description: text(m, "error_description"),
                 });
             }
-            // Duo's envelope, or an answer nobody can read.
-            parse_envelope(raw, 1)?;
+            // Duo's envelope, or an answer nobody can read: its body stays out of the error
+            // here too, whatever the status.
+            parse_envelope(raw, 1).map_err(|e| match e {
+                Error::UnexpectedResponse { status, reason, .. } => Error::UnexpectedResponse {
+                    status,
+                    reason,
+                    body: String::new(),
+                },
+                other => other,
+            })?;
             return Err(unexpected("an error status without an OAuth error"));
         }
         let Some(body) = json else {

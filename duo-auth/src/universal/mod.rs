@@ -96,6 +96,10 @@ impl UniversalClientBuilder {
     }
 
     /// A `reqwest::Client` you built (shared connection pool, proxies, extra root certificates).
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the client built here
+    /// is: reqwest follows redirects by default, and a 307 or 308 sends the POST's form — the
+    /// client assertion signed with the client secret — again wherever it points.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
