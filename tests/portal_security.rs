@@ -187,6 +187,16 @@ impl Probe {
     }
 }
 
+/// Releases the parked checks when dropped: a failed assertion must not leave them parked, or
+/// the runtime's shutdown (which waits for blocking tasks) would hang instead of failing.
+struct Release(&'static Probe);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 struct ProbeLayer(&'static Probe);
 
 /// Marks a span the probe watches.
@@ -335,6 +345,7 @@ async fn argon2_runs_off_the_async_runtime_at_most_one_check_per_core() {
     // This test's runtime is single-threaded: its thread is the one the portal's handlers run
     // on, and Argon2 must never run there.
     probe.arm(std::thread::current().id(), slots);
+    let release = Release(probe);
     let mut seen = probe.seen.subscribe();
     let running = start_mode(portal::Mode::Universal).await;
 
@@ -368,7 +379,7 @@ async fn argon2_runs_off_the_async_runtime_at_most_one_check_per_core() {
     let extra = other.password(&format!("{PARKED}extra"), "guess").await;
     assert_eq!(extra.status, StatusCode::SERVICE_UNAVAILABLE, "{extra:?}");
 
-    probe.release();
+    drop(release);
     while let Some(status) = logins.join_next().await {
         assert_eq!(status.unwrap(), StatusCode::SEE_OTHER);
     }

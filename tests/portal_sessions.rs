@@ -71,6 +71,26 @@ async fn the_session_id_changes_at_the_password_and_after_duo() {
         assert!(attacker.get("/settings").await.redirects_to("/login"));
     }
     running.shutdown().await;
+
+    // Push mode alike: a new id at the password step, another once the push is approved.
+    let running = start_mode(portal::Mode::Push).await;
+    let mut bob = Visitor::new(&running.url);
+    let csrf = bob.login_form().await;
+    let before = bob.cookie.clone().unwrap();
+    let at_password = bob.submit_password("bob", "bob-password", &csrf, &[]).await;
+    assert!(at_password.redirects_to("/duo/push"), "{at_password:?}");
+    let after_password = bob.cookie.clone().unwrap();
+    assert_ne!(after_password, before);
+    let pushed = bob.push().await;
+    assert!(pushed.body.contains(r#""next":"/""#), "{pushed:?}");
+    assert_ne!(bob.cookie.clone().unwrap(), after_password);
+    assert_eq!(bob.get("/").await.status, StatusCode::OK);
+    let mut attacker = Visitor::new(&running.url);
+    for old in [before, after_password] {
+        attacker.cookie = Some(old);
+        assert!(attacker.get("/").await.redirects_to("/login"));
+    }
+    running.shutdown().await;
 }
 
 #[tokio::test]
