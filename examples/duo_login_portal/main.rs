@@ -63,7 +63,13 @@ fn parse_args() -> Result<(Options, bool), BoxError> {
             "--mode" => options.mode = value()?.parse()?,
             "--port" => options.port = value()?.parse()?,
             "--db" => db = Some(PathBuf::from(value()?)),
-            "--trusted-proxy" => options.trusted_proxies.push(value()?.parse()?),
+            "--trusted-proxy" => {
+                let proxy = value()?;
+                let ip = proxy
+                    .parse()
+                    .map_err(|e| format!("--trusted-proxy {proxy:?}: {e}"))?;
+                options.trusted_proxies.push(ip);
+            }
             "-h" | "--help" => {
                 println!(
                     "duo_login_portal [--mode universal|push] [--port N] [--db PATH] \
@@ -109,7 +115,10 @@ async fn main() -> Result<(), BoxError> {
         println!("  {} / {}: {}", user.login, user.password, user.duo);
     }
     println!("\nOpen {}  (Ctrl-C to stop)", running.url);
-    if !running.url.starts_with(&format!("http://{}/", running.addr)) {
+    if !running
+        .url
+        .starts_with(&format!("http://{}/", running.addr))
+    {
         // Behind a proxy: where the proxy must send the requests.
         println!("Listening on {}", running.addr);
     }
