@@ -179,6 +179,7 @@ async fn start(mode: portal::Mode) -> portal::Running {
         db: None,
         // Always the sandbox here, whatever the environment says.
         tenant: None,
+        ..portal::Options::default()
     })
     .await
     .unwrap()

@@ -23,7 +23,13 @@
 //! them, and says what is wrong when Duo refuses them.
 //!
 //! Options: `--mode universal|push`, `--port N` (default 3000; loopback only), `--db PATH` (the
-//! portal's SQLite file; default a new file in the temporary directory).
+//! portal's SQLite file; default a new file in the temporary directory), `--trusted-proxy IP`
+//! (repeatable: a reverse proxy whose `X-Forwarded-For` names the client; by default no header
+//! is believed and the client is the socket's peer).
+//!
+//! `PORTAL_BASE_URL` is the portal's URL as the browser reaches it (default
+//! `http://127.0.0.1:PORT`); Duo sends the browser back to `PORTAL_BASE_URL/duo-callback`. Behind
+//! a TLS-terminating proxy set it to the `https://` URL: the session cookie is then `Secure`.
 //!
 //! By default Duo is the in-process sandbox (`idp-sandbox`): nothing to sign up for. To use a
 //! real Duo tenant, set:
@@ -31,8 +37,6 @@
 //! - `DUO_CLIENT_ID`, `DUO_CLIENT_SECRET`, `DUO_API_HOST`: a Web SDK application (Universal
 //!   Prompt mode);
 //! - `DUO_IKEY`, `DUO_SKEY`, `DUO_HOST`: an Auth API application (push mode);
-//! - `PORTAL_BASE_URL`: the portal's URL as the browser reaches it (default
-//!   `http://127.0.0.1:PORT`); Duo sends the browser back to `PORTAL_BASE_URL/duo-callback`;
 //! - `DUO_USERNAME_MAP`: which Duo user (or alias) each demo login is, e.g.
 //!   `alice=jane.doe,bob=bob.smith`; unmapped logins are used as they are.
 
@@ -40,14 +44,16 @@ mod portal;
 
 use std::path::PathBuf;
 
-use portal::{BoxError, Mode, Options, Tenant};
+use portal::{BoxError, Options, Tenant};
 
 fn parse_args() -> Result<(Options, bool), BoxError> {
     let mut options = Options {
-        mode: Mode::Universal,
         port: 3000,
-        db: None,
         tenant: Tenant::from_env()?,
+        public_url: std::env::var("PORTAL_BASE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
+        ..Options::default()
     };
     let mut db = None;
     let mut args = std::env::args().skip(1);
@@ -57,8 +63,18 @@ fn parse_args() -> Result<(Options, bool), BoxError> {
             "--mode" => options.mode = value()?.parse()?,
             "--port" => options.port = value()?.parse()?,
             "--db" => db = Some(PathBuf::from(value()?)),
+            "--trusted-proxy" => {
+                let proxy = value()?;
+                let ip = proxy
+                    .parse()
+                    .map_err(|e| format!("--trusted-proxy {proxy:?}: {e}"))?;
+                options.trusted_proxies.push(ip);
+            }
             "-h" | "--help" => {
-                println!("duo_login_portal [--mode universal|push] [--port N] [--db PATH]");
+                println!(
+                    "duo_login_portal [--mode universal|push] [--port N] [--db PATH] \
+                     [--trusted-proxy IP]..."
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)").into()),
@@ -99,6 +115,13 @@ async fn main() -> Result<(), BoxError> {
         println!("  {} / {}: {}", user.login, user.password, user.duo);
     }
     println!("\nOpen {}  (Ctrl-C to stop)", running.url);
+    if !running
+        .url
+        .starts_with(&format!("http://{}/", running.addr))
+    {
+        // Behind a proxy: where the proxy must send the requests.
+        println!("Listening on {}", running.addr);
+    }
     tokio::signal::ctrl_c().await?;
     running.shutdown().await;
     if let (true, Some(db)) = (temporary_db, db) {

@@ -7,8 +7,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use duo_auth::client::EnrollStatus;
@@ -18,8 +19,9 @@ use duo_auth::universal::UniversalClient;
 use role_sync::GrantSource;
 use serde_json::json;
 
+use super::client_ip::TrustedProxies;
 use super::html::{esc, page, problem};
-use super::session::{Session, Sessions, Stage, clear_cookie, csrf_ok, set_cookie};
+use super::session::{Session, Sessions, Stage, csrf_ok};
 use super::throttle::{Locked, Throttle};
 use super::{
     AuthApp, BoxError, DemoUser, Mode, PortalGate, SharedLastAuth, UniversalApp, auth_client,
@@ -75,6 +77,7 @@ pub(crate) struct Setup {
     pub(crate) gate: Option<Arc<PortalGate>>,
     pub(crate) universal: Option<UniversalClient>,
     pub(crate) base_url: String,
+    pub(crate) trusted_proxies: TrustedProxies,
 }
 
 /// The Duo clients in use; the settings page swaps them.
@@ -93,6 +96,10 @@ pub(crate) struct AppState {
     mapping: UsernameMapping,
     last_auth: SharedLastAuth,
     base_url: String,
+    /// Served over HTTPS (the public URL says so): `Secure` cookies and HSTS.
+    https: bool,
+    /// Whose `X-Forwarded-For` names the client (nobody's by default).
+    trusted_proxies: TrustedProxies,
     duo: RwLock<DuoApps>,
     /// Failed passwords per account and per source address.
     throttle: Throttle,
@@ -104,24 +111,40 @@ pub(crate) struct AppState {
 /// How long a password check may wait for a free slot before the portal answers 503.
 const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
+/// How many Argon2 checks may run at once: one per core.
+pub(crate) fn password_check_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
+/// The largest request body: the portal's forms are a few short fields, so anything bigger is
+/// refused (413) before it is buffered.
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The longest path and query (414 beyond): the longest legitimate one is Duo's callback, a
+/// code and a state well under 1 KiB.
+pub(crate) const MAX_URI_BYTES: usize = 4 * 1024;
+/// The most header bytes, names and values together (431 beyond): enough for any browser's
+/// cookies and headers here, far below what the HTTP server would otherwise buffer.
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 impl AppState {
     pub(crate) fn new(setup: Setup) -> Self {
+        let https = setup.base_url.starts_with("https://");
         AppState {
             mode: setup.mode,
             store: setup.store,
-            sessions: Sessions::default(),
+            sessions: Sessions::new(https),
             demo_users: setup.demo_users,
             mapping: setup.mapping,
             last_auth: setup.last_auth,
             base_url: setup.base_url,
+            https,
+            trusted_proxies: setup.trusted_proxies,
             duo: RwLock::new(DuoApps {
                 gate: setup.gate,
                 universal: setup.universal,
             }),
             throttle: Throttle::default(),
-            password_checks: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-            ),
+            password_checks: tokio::sync::Semaphore::new(password_check_slots()),
         }
     }
 
@@ -138,10 +161,14 @@ impl AppState {
             .ok()?;
         let app = self.clone();
         let (login, password) = (login.to_owned(), password.to_owned());
-        let checked =
-            tokio::task::spawn_blocking(move || app.store().verify_password(&login, &password))
-                .await
-                .ok();
+        let checked = tokio::task::spawn_blocking(move || {
+            // A span around the costly part, for timing it (and for the test that checks where
+            // and how many at once it runs).
+            tracing::debug_span!(target: "portal::password", "argon2", login = %login)
+                .in_scope(|| app.store().verify_password(&login, &password))
+        })
+        .await
+        .ok();
         drop(permit);
         checked
     }
@@ -174,6 +201,7 @@ impl AppState {
 
 /// The portal's routes.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let https = state.https;
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_form).post(login_submit))
@@ -189,13 +217,48 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/settings/auth", post(save_auth))
         .route("/settings/universal", post(save_universal))
         .route("/static/poll.js", get(poll_js))
-        .layer(axum::middleware::map_response(security_headers))
+        // Outermost last: the security headers go on every answer, the refusals below too.
+        .layer(axum::middleware::from_fn(request_limits))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(move |response| {
+            security_headers(response, https)
+        }))
         .with_state(state)
 }
 
-fn redirect_with_cookie(to: &str, session_id: &str) -> Response {
+/// Refuses a request line or headers too large for anything the portal serves, before a
+/// handler sees them. (Bodies are bounded by [`DefaultBodyLimit`], a malformed form is the
+/// `Form` extractor's 4xx, a malformed request line the HTTP server's 400.)
+async fn request_limits(request: Request, next: Next) -> Response {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return problem(
+            StatusCode::URI_TOO_LONG,
+            "Address too long",
+            "This address is longer than any page of the portal.",
+        );
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return problem(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request too large",
+            "The request's headers are too large (too many cookies?).",
+        );
+    }
+    next.run(request).await
+}
+
+fn redirect_with_cookie(app: &AppState, to: &str, session_id: &str) -> Response {
     (
-        [(header::SET_COOKIE, set_cookie(session_id))],
+        [(header::SET_COOKIE, app.sessions.set_cookie(session_id))],
         Redirect::to(to),
     )
         .into_response()
@@ -331,7 +394,7 @@ async fn login_form(State(app): S, headers: HeaderMap) -> Response {
         factor = esc(&factor),
     );
     let mut response = page(StatusCode::OK, "Sign in", &body);
-    if let Ok(v) = header::HeaderValue::from_str(&set_cookie(&id)) {
+    if let Ok(v) = header::HeaderValue::from_str(&app.sessions.set_cookie(&id)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
@@ -349,11 +412,20 @@ async fn login_submit(
     if !csrf_ok(&session, form.get("csrf")) {
         return forged();
     }
+    // Who is asking: what the per-source lockout counts and the IP skip compares. Never a header
+    // the client wrote (see `client_ip`).
+    let Some(source) = app.trusted_proxies.client(peer.ip(), &headers) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Unknown client",
+            "The proxy in front of the portal did not say which address the request came from.",
+        );
+    };
     let login = form.get("username").map_or("", |u| u.trim()).to_owned();
     let password = form.get("password").map_or("", String::as_str);
     // Locked accounts and sources are refused before any password is checked: no Argon2 work
     // for an attacker, and the right password does not open a locked account either.
-    if let Err(locked) = app.throttle.check(&login, peer.ip(), Instant::now()) {
+    if let Err(locked) = app.throttle.check(&login, source, Instant::now()) {
         return locked_out(locked);
     }
     let Some(verified) = app.verify_password(&login, password).await else {
@@ -366,16 +438,16 @@ async fn login_submit(
     match verified {
         Ok(true) => app.throttle.success(&login),
         Ok(false) => {
-            let failure = app.throttle.failure(&login, peer.ip(), Instant::now());
-            tracing::info!(target: "portal::audit", login = %login, source = %peer.ip(),
+            let failure = app.throttle.failure(&login, source, Instant::now());
+            tracing::info!(target: "portal::audit", login = %login, source = %source,
                 failures = failure.account_failures, "wrong password");
             if let Some(locked_for) = failure.account_locked_for {
-                tracing::warn!(target: "portal::audit", login = %login, source = %peer.ip(),
+                tracing::warn!(target: "portal::audit", login = %login, source = %source,
                     failures = failure.account_failures, locked_secs = locked_for.as_secs(),
                     "account locked after repeated wrong passwords");
             }
             if failure.source_locked {
-                tracing::warn!(target: "portal::audit", source = %peer.ip(),
+                tracing::warn!(target: "portal::audit", source = %source,
                     "source address locked out after repeated wrong passwords");
             }
             app.sessions.update(&sid, |s| {
@@ -391,9 +463,9 @@ async fn login_submit(
             let Some(gate) = app.gate() else {
                 return internal("no Auth API application is configured");
             };
-            // The socket's address: behind a reverse proxy, take it from the proxy's header
-            // instead (and only from a proxy you trust).
-            let login = Login::new(login, peer.ip());
+            // The same-IP skip compares this address with the last approval's: it must be one
+            // the client cannot choose.
+            let login = Login::new(login, source);
             let step = gate.begin(&login).await;
             dispatch(&app, &sid, login, step).await
         }
@@ -408,7 +480,7 @@ async fn logout(State(app): S, headers: HeaderMap, Form(form): Form<Fields>) -> 
         app.sessions.remove(&sid);
     }
     (
-        [(header::SET_COOKIE, clear_cookie())],
+        [(header::SET_COOKIE, app.sessions.clear_cookie())],
         Redirect::to("/login"),
     )
         .into_response()
@@ -452,7 +524,7 @@ fn start_universal(app: &AppState, sid: &str, login: String) -> Response {
         since: Instant::now(),
     };
     let (id, _) = app.sessions.rotate(Some(sid), stage);
-    redirect_with_cookie(&url, &id)
+    redirect_with_cookie(app, &url, &id)
 }
 
 async fn duo_callback(State(app): S, headers: HeaderMap, Query(query): Query<Fields>) -> Response {
@@ -499,7 +571,7 @@ async fn duo_callback(State(app): S, headers: HeaderMap, Query(query): Query<Fie
                 .unwrap_or("a second factor");
             let how = format!("approved in Duo's Universal Prompt ({factor})");
             let id = sign_in(&app, &sid, &login, how);
-            redirect_with_cookie("/", &id)
+            redirect_with_cookie(&app, "/", &id)
         }
         Ok(result) => {
             let why = result.auth_result.status_msg.clone();
@@ -535,7 +607,7 @@ async fn dispatch(app: &AppState, sid: &str, login: Login, step: Step) -> Respon
     match step {
         Step::Allow(allowed) => {
             let id = sign_in(app, sid, &login.username, allow_text(&allowed.reason));
-            redirect_with_cookie("/", &id)
+            redirect_with_cookie(app, "/", &id)
         }
         Step::Deny(denied) => deny(app, sid, denied.message),
         Step::ChooseFactor(challenge) => {
@@ -545,7 +617,7 @@ async fn dispatch(app: &AppState, sid: &str, login: Login, step: Step) -> Respon
                 since,
             };
             let (id, _) = app.sessions.rotate(Some(sid), stage);
-            redirect_with_cookie("/duo/push", &id)
+            redirect_with_cookie(app, "/duo/push", &id)
         }
         Step::Enroll(needed) => {
             let Some(gate) = app.gate() else {
@@ -559,7 +631,7 @@ async fn dispatch(app: &AppState, sid: &str, login: Login, step: Step) -> Respon
                         since,
                     };
                     let (id, _) = app.sessions.rotate(Some(sid), stage);
-                    redirect_with_cookie("/duo/enroll", &id)
+                    redirect_with_cookie(app, "/duo/enroll", &id)
                 }
                 // E.g. the user exists in Duo without a device: Duo's own portal can help.
                 Err(e) => {
@@ -618,7 +690,7 @@ async fn poll_js() -> Response {
 /// The headers every answer carries: a Content-Security-Policy with no inline script, no
 /// framing (clickjacking), no MIME sniffing, no referrer beyond the portal, and no caching of
 /// pages that show a user's data.
-async fn security_headers(mut response: Response) -> Response {
+async fn security_headers(mut response: Response, https: bool) -> Response {
     const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
         img-src 'self' https: http://127.0.0.1:*; object-src 'none'; base-uri 'none'; \
         frame-ancestors 'none'";
@@ -631,6 +703,14 @@ async fn security_headers(mut response: Response) -> Response {
         (header::CACHE_CONTROL, "no-store"),
     ] {
         headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    // Over HTTPS, browsers are told never to try plain HTTP here again (where the cookie could
+    // be stripped of its protection or a page rewritten). Over plain HTTP it would be ignored.
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static("max-age=31536000"),
+        );
     }
     response
 }
@@ -684,7 +764,8 @@ async fn push_wait(State(app): S, headers: HeaderMap, Form(form): Form<Fields>) 
     match gate.push(&login, &challenge, Duration::from_secs(75)).await {
         Step::Allow(allowed) => {
             let id = sign_in(&app, &sid, &login.username, allow_text(&allowed.reason));
-            ([(header::SET_COOKIE, set_cookie(&id))], next("/")).into_response()
+            let cookie = app.sessions.set_cookie(&id);
+            ([(header::SET_COOKIE, cookie)], next("/")).into_response()
         }
         Step::Deny(denied) => {
             set_denied(&app, &sid, denied.message);
@@ -803,30 +884,67 @@ async fn enroll_continue(State(app): S, headers: HeaderMap) -> Response {
 
 // --- Home ----------------------------------------------------------------------------------
 
-/// The signed-in user's session id, session and login; `None` otherwise.
-fn signed_in(app: &AppState, headers: &HeaderMap) -> Option<(String, Session, String)> {
-    let (id, session) = app.sessions.get(headers)?;
-    match &session.stage {
-        Stage::SignedIn { login, .. } => {
-            let login = login.clone();
-            Some((id, session, login))
-        }
-        _ => None,
+/// A signed-in user, as the store has them now.
+struct SignedIn {
+    session: Session,
+    login: String,
+    duo: String,
+    roles: Vec<String>,
+}
+
+/// The signed-in user of this request, or where to send the browser instead: the login form for
+/// anyone who has not passed both the password and Duo.
+///
+/// The roles are read from the store at every request, not remembered from the sign-in: a role
+/// the role sync removed is gone from the next page on, and a user the sync left with no role
+/// at all (removed from every mapped group, deactivated in Okta) is signed out on the spot, in
+/// every session they have.
+// The refusal is built once per refused request: its size does not matter.
+#[allow(clippy::result_large_err)]
+fn signed_in(app: &AppState, headers: &HeaderMap) -> Result<SignedIn, Response> {
+    let to_login = || Redirect::to("/login").into_response();
+    let (id, session) = app.sessions.get(headers).ok_or_else(to_login)?;
+    let Stage::SignedIn { login, duo } = &session.stage else {
+        return Err(to_login());
+    };
+    let (login, duo) = (login.clone(), duo.clone());
+    let roles = app.store().roles(&login).map_err(internal)?;
+    if roles.is_empty() {
+        tracing::warn!(target: "portal::audit", login = %login,
+            "session ended: the user holds no role any more");
+        app.sessions.update(&id, |s| {
+            s.stage = Stage::Anonymous;
+            s.notice = Some("Your access to this portal has been withdrawn.".to_owned());
+        });
+        return Err(to_login());
     }
+    Ok(SignedIn {
+        session,
+        login,
+        duo,
+        roles,
+    })
 }
 
 async fn home(State(app): S, headers: HeaderMap) -> Response {
-    let Some((_, session, login)) = signed_in(&app, &headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    let Stage::SignedIn { duo, .. } = &session.stage else {
-        return Redirect::to("/login").into_response();
+    let SignedIn {
+        session,
+        login,
+        duo,
+        ..
+    } = match signed_in(&app, &headers) {
+        Ok(user) => user,
+        Err(response) => return response,
     };
     // Roles as the last role sync left them (and grants made by hand, which it never touches).
     let user = match app.store().load() {
         Ok(portal) => portal.user(&login).cloned(),
         Err(e) => return internal(e),
     };
+    // The name as the directory spells it (Okta's data: escaped like everything else shown).
+    let name = user
+        .as_ref()
+        .map_or_else(|| login.clone(), |u| u.login().as_str().to_owned());
     let grants = user.map(|u| u.grants().to_vec()).unwrap_or_default();
     let last_sync = match app.store().sync_log(1) {
         Ok(log) => log.into_iter().next().map_or_else(
@@ -865,8 +983,8 @@ async fn home(State(app): S, headers: HeaderMap) -> Response {
 <p id="last-sync"><small>Last role sync: {last_sync}</small></p>
 {settings}
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{csrf}"><button id="logout">Sign out</button></form>"#,
-        user = esc(&login),
-        duo = esc(duo),
+        user = esc(&name),
+        duo = esc(&duo),
         last_sync = esc(&last_sync),
         csrf = esc(&session.csrf),
     );
@@ -879,10 +997,7 @@ async fn home(State(app): S, headers: HeaderMap) -> Response {
 // The refusal is built once per refused request: its size does not matter.
 #[allow(clippy::result_large_err)]
 fn admin(app: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    let Some((_, session, login)) = signed_in(app, headers) else {
-        return Err(Redirect::to("/login").into_response());
-    };
-    let roles = app.store().roles(&login).map_err(internal)?;
+    let SignedIn { session, roles, .. } = signed_in(app, headers)?;
     if !roles.iter().any(|r| r == "admin") {
         return Err(problem(
             StatusCode::FORBIDDEN,

@@ -29,6 +29,46 @@ const USERS: [(&str, &str); 4] = [
     ("dave", "dave-password"),
 ];
 
+/// Who is in which Okta group in the demo directory: (group, Okta user id, login).
+pub(crate) const MEMBERSHIPS: [(&str, &str, &str); 4] = [
+    ("Portal Admins", "00u1alice", "alice"),
+    ("Portal Viewers", "00u2bob", "bob"),
+    ("Portal Viewers", "00u3carol", "carol"),
+    ("Portal Viewers", "00u4dave", "dave"),
+];
+
+/// Which portal roles each Okta group grants.
+pub(crate) fn role_mapping() -> Mapping {
+    Mapping::new()
+        .map("Portal Admins", ["admin", "viewer"])
+        .map("Portal Viewers", ["viewer"])
+}
+
+/// A directory snapshot with these memberships, every user active.
+pub(crate) fn directory<'a>(
+    members: impl IntoIterator<Item = &'a (&'a str, &'a str, &'a str)>,
+) -> Directory {
+    let mut directory = Directory::new();
+    for (group, id, login) in members {
+        directory.add_member(*group, DirectoryUser::new(*id, *login, UserStatus::Active));
+    }
+    directory
+}
+
+/// One role sync, as `okta_role_sync` runs it against the same store: plan from the directory,
+/// then apply (the store refuses the plan if the portal changed since `load`: a stale plan).
+pub(crate) fn sync_roles(
+    store: &PortalStore,
+    mapping: &Mapping,
+    directory: &Directory,
+    policy: &Policy,
+) -> Result<(), BoxError> {
+    let portal = store.load()?;
+    let plan = role_sync::plan(mapping, directory, &portal, policy)?;
+    store.apply(&plan, &portal)?;
+    Ok(())
+}
+
 /// Adds the demo users to an empty store, and their roles through a role sync.
 ///
 /// The roles come the way a real portal gets them: a directory snapshot (here written out; in
@@ -42,22 +82,12 @@ pub(crate) fn seed_store(store: &PortalStore) -> Result<(), BoxError> {
     for (login, password) in USERS {
         store.add_user(login, Some(password), false)?;
     }
-    let mapping = Mapping::new()
-        .map("Portal Admins", ["admin", "viewer"])
-        .map("Portal Viewers", ["viewer"]);
-    let mut directory = Directory::new();
-    for (group, id, login) in [
-        ("Portal Admins", "00u1alice", "alice"),
-        ("Portal Viewers", "00u2bob", "bob"),
-        ("Portal Viewers", "00u3carol", "carol"),
-        ("Portal Viewers", "00u4dave", "dave"),
-    ] {
-        directory.add_member(group, DirectoryUser::new(id, login, UserStatus::Active));
-    }
-    let portal = store.load()?;
-    let plan = role_sync::plan(&mapping, &directory, &portal, &Policy::default())?;
-    // The store refuses the plan if the portal changed since `load` (a stale plan).
-    store.apply(&plan, &portal)?;
+    sync_roles(
+        store,
+        &role_mapping(),
+        &directory(&MEMBERSHIPS),
+        &Policy::default(),
+    )?;
     store.grant("carol", "auditor", GrantSource::Manual)?;
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! The browser test (`tests/browser.rs`) starts it through [`start`] too, so it drives exactly
 //! what `cargo run --example duo_login_portal` serves.
 
-mod app;
-mod demo;
+// `pub(crate)` for the tests that include this module (`tests/portal_*.rs`).
+pub(crate) mod app;
+mod client_ip;
+pub(crate) mod demo;
 mod html;
 mod session;
 mod throttle;
@@ -56,6 +58,27 @@ pub(crate) struct Options {
     pub(crate) db: Option<PathBuf>,
     /// A real Duo tenant, or `None` for the in-process sandbox.
     pub(crate) tenant: Option<Tenant>,
+    /// The portal's URL as the browser reaches it (`PORTAL_BASE_URL`), when not
+    /// `http://127.0.0.1:PORT`: behind a reverse proxy, say. An `https://` URL makes the session
+    /// cookie `Secure` and turns on HSTS.
+    pub(crate) public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`); none by default,
+    /// so the client's address is the socket's peer address.
+    pub(crate) trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for Options {
+    /// Universal Prompt, any free port, an in-memory store, the sandbox, no proxy.
+    fn default() -> Self {
+        Options {
+            mode: Mode::Universal,
+            port: 0,
+            db: None,
+            tenant: None,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 /// A Duo Auth API application's keys.
@@ -79,8 +102,6 @@ pub(crate) struct UniversalApp {
 pub(crate) struct Tenant {
     pub(crate) auth: Option<AuthApp>,
     pub(crate) universal: Option<UniversalApp>,
-    /// The portal's URL as the browser sees it; the redirect URI is `{base}/duo-callback`.
-    pub(crate) base_url: Option<String>,
     /// Portal login → Duo username or alias.
     pub(crate) username_map: Vec<(String, String)>,
 }
@@ -133,7 +154,6 @@ impl Tenant {
         Ok(Some(Tenant {
             auth,
             universal,
-            base_url: var("PORTAL_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
             username_map,
         }))
     }
@@ -215,6 +235,8 @@ pub(crate) fn universal_client(
 pub(crate) struct Running {
     /// Where to point the browser.
     pub(crate) url: String,
+    /// Where the portal listens (the same as `url` unless a public URL was given).
+    pub(crate) addr: SocketAddr,
     /// The sandbox, when no real tenant was configured.
     pub(crate) sandbox: Option<idp_sandbox::Sandbox>,
     /// The demo users (sandbox mode) and what each shows.
@@ -243,9 +265,9 @@ pub(crate) async fn start(options: Options) -> Result<Running, BoxError> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let base_url = options
-        .tenant
-        .as_ref()
-        .and_then(|t| t.base_url.clone())
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_owned())
         .unwrap_or_else(|| format!("http://{local}"));
 
     let store = match &options.db {
@@ -315,6 +337,7 @@ pub(crate) async fn start(options: Options) -> Result<Running, BoxError> {
         gate,
         universal,
         base_url: base_url.clone(),
+        trusted_proxies: client_ip::TrustedProxies::new(options.trusted_proxies.iter().copied()),
     }));
     let router = app::router(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -332,6 +355,7 @@ pub(crate) async fn start(options: Options) -> Result<Running, BoxError> {
     });
     Ok(Running {
         url: format!("{base_url}/login"),
+        addr: local,
         sandbox: demo.sandbox,
         demo_users: demo.users,
         duo_summary,

@@ -14,8 +14,12 @@ use axum::http::header::COOKIE;
 use duo_auth::client::Enrollment;
 use duo_auth::gate::{Challenge, Login};
 
-/// The cookie's name.
+/// The cookie's name over plain HTTP (the loopback demo).
 pub(crate) const COOKIE_NAME: &str = "portal_session";
+/// The cookie's name over HTTPS. Browsers accept a `__Host-` cookie only with `Secure`,
+/// `Path=/` and no `Domain`, so a sibling subdomain or a plain-HTTP page cannot plant one (a
+/// cookie-tossing session fixation).
+pub(crate) const SECURE_COOKIE_NAME: &str = "__Host-portal_session";
 /// Sessions are forgotten after this long, signed in or not.
 const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// A half-finished second factor (Universal Prompt open, push pending…) expires sooner.
@@ -78,9 +82,11 @@ pub(crate) struct Session {
 }
 
 /// All sessions, in memory (a real portal would use its database or a cache).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    /// Whether the browser reaches the portal over HTTPS (then the cookie is `Secure`).
+    secure: bool,
 }
 
 fn random() -> String {
@@ -88,6 +94,40 @@ fn random() -> String {
 }
 
 impl Sessions {
+    /// No sessions yet; `secure` when the browser reaches the portal over HTTPS (directly or
+    /// through a TLS-terminating proxy).
+    pub(crate) fn new(secure: bool) -> Self {
+        Sessions {
+            map: Mutex::default(),
+            secure,
+        }
+    }
+
+    fn cookie_name(&self) -> &'static str {
+        if self.secure {
+            SECURE_COOKIE_NAME
+        } else {
+            COOKIE_NAME
+        }
+    }
+
+    /// The `Set-Cookie` value for a session id: not readable from JavaScript (`HttpOnly`), not
+    /// sent on cross-site subrequests or POSTs (`SameSite=Lax`) — but sent on the top-level
+    /// redirect back from Duo, which the Universal Prompt callback needs — and, over HTTPS,
+    /// never sent over plain HTTP (`Secure`), where anyone on the path could read it.
+    pub(crate) fn set_cookie(&self, id: &str) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{}={id}; Path=/; HttpOnly; SameSite=Lax{secure}",
+            self.cookie_name()
+        )
+    }
+
+    /// The `Set-Cookie` value that deletes the cookie.
+    pub(crate) fn clear_cookie(&self) -> String {
+        self.set_cookie("") + "; Max-Age=0"
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.map
             .lock()
@@ -97,7 +137,7 @@ impl Sessions {
     /// The session named by the request's cookie, if it exists and has not expired. A pending
     /// second factor that is too old falls back to [`Stage::Anonymous`].
     pub(crate) fn get(&self, headers: &HeaderMap) -> Option<(String, Session)> {
-        let id = cookie(headers)?;
+        let id = cookie(headers, self.cookie_name())?;
         let mut map = self.lock();
         map.retain(|_, s| s.created.elapsed() < SESSION_LIFETIME);
         let session = map.get_mut(&id)?;
@@ -152,27 +192,15 @@ impl Sessions {
 }
 
 /// The session id from the `Cookie` header.
-fn cookie(headers: &HeaderMap) -> Option<String> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
-}
-
-/// The `Set-Cookie` value for a session id: not readable from JavaScript (HttpOnly), not sent
-/// on cross-site subrequests or POSTs (SameSite=Lax) — but sent on the top-level redirect back
-/// from Duo, which the Universal Prompt callback needs.
-pub(crate) fn set_cookie(id: &str) -> String {
-    format!("{COOKIE_NAME}={id}; Path=/; HttpOnly; SameSite=Lax")
-}
-
-/// The `Set-Cookie` value that deletes the cookie.
-pub(crate) fn clear_cookie() -> String {
-    format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
 /// Compares a submitted CSRF token with the session's, without an early exit.
