@@ -48,8 +48,8 @@ impl SigningCertificate {
         &self.der
     }
 
-    /// Its SubjectPublicKeyInfo, DER-encoded.
-    pub(crate) fn spki(&self) -> &[u8] {
+    /// Its public key (SubjectPublicKeyInfo), DER-encoded: what signatures are verified with.
+    pub fn public_key_der(&self) -> &[u8] {
         &self.spki
     }
 

@@ -101,6 +101,8 @@ impl Signs {
 /// One `ds:Signature`, as read before verification.
 struct SignatureInfo {
     signs: Signs,
+    /// The element it sits in.
+    parent: xml_sec::NodeId,
     /// The ID of the element it sits in (and references).
     id: String,
     algorithm: SignatureAlgorithm,
@@ -183,7 +185,7 @@ pub(crate) fn verify(bytes: &[u8], settings: &Settings<'_>) -> Result<Signed, Sa
             .zip(&choices)
             .map(|(info, certs)| VerificationKey {
                 algorithm: info.algorithm,
-                public_key_bytes: certs[attempt.min(certs.len() - 1)].spki().to_vec(),
+                public_key_bytes: certs[attempt.min(certs.len() - 1)].public_key_der().to_vec(),
                 certificate_der: None,
                 name: None,
             })
@@ -399,10 +401,10 @@ fn inspect(doc: &xml_sec::Document<'_>, settings: &Settings<'_>) -> Result<Vec<S
     for sig in doc.descendants().filter(|n| n.has_tag_name((DS, "Signature"))) {
         infos.push(inspect_signature(root, sig, settings)?);
     }
-    for signs in [Signs::Response, Signs::Assertion] {
-        if infos.iter().filter(|i| i.signs == signs).count() > 1 {
+    for (i, info) in infos.iter().enumerate() {
+        if infos[..i].iter().any(|other| other.parent == info.parent) {
             return Err(SamlError::SignatureWrapping {
-                detail: format!("the {} holds more than one Signature", signs.name()),
+                detail: format!("the {} holds more than one Signature", info.signs.name()),
             });
         }
     }
@@ -559,6 +561,7 @@ fn inspect_signature(
 
     Ok(SignatureInfo {
         signs,
+        parent: parent.id(),
         id,
         algorithm,
         certificate,

@@ -1,6 +1,8 @@
 //! Shared fixtures: an Okta-shaped IdP from the sandbox and an SP that trusts it.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod xmlops;
+
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 

@@ -468,6 +468,16 @@ fn sign_element(
         SignatureAlg::RsaSha1 => (SignatureAlgorithm::RsaSha1, DigestAlgorithm::Sha1),
         SignatureAlg::RsaSha512 => (SignatureAlgorithm::RsaSha512, DigestAlgorithm::Sha512),
     };
+    let policy = if alg == SignatureAlg::RsaSha1 {
+        // SHA-1 is refused by default: the legacy option exists for the SP's tests of it.
+        SigningPolicy {
+            signature_algorithms: Some([SignatureAlgorithm::RsaSha1].into()),
+            digest_algorithms: Some([DigestAlgorithm::Sha1].into()),
+            ..SigningPolicy::default()
+        }
+    } else {
+        SigningPolicy::default()
+    };
     let c14n = C14nAlgorithm::new(C14nMode::Exclusive1_0, false);
     let template = SignatureBuilder::new(c14n.clone(), method)
         .ns_prefix("ds")
@@ -478,7 +488,7 @@ fn sign_element(
                 .transform(Transform::C14n(c14n)),
         )
         .key_info(true)
-        .build_template()
+        .build_template_with_policy(&policy)
         .map_err(|e| SamlSignError::Signing(e.to_string()))?;
     let with_template = format!("{}{}{}", &xml[..insert_at], template, &xml[insert_at..]);
 
@@ -486,19 +496,11 @@ fn sign_element(
         .map_err(|e| SamlSignError::Signing(e.to_string()))?;
     let key_info = X509CertificateKeyInfoWriter::from_der(keys.certificate_der())
         .map_err(|e| SamlSignError::Signing(e.to_string()))?;
-    let mut context = SignContext::new(&key)
+    SignContext::new(&key)
+        .policy(policy)
         .key_info_writer(&key_info)
         .start_node_id(&id)
-        .signature_template_selection(SignatureTemplateSelection::FirstDescendant);
-    if alg == SignatureAlg::RsaSha1 {
-        // SHA-1 is refused by default: the legacy option is for the SP's tests of it.
-        context = context.policy(SigningPolicy {
-            signature_algorithms: Some([SignatureAlgorithm::RsaSha1].into()),
-            digest_algorithms: Some([DigestAlgorithm::Sha1].into()),
-            ..SigningPolicy::default()
-        });
-    }
-    context
+        .signature_template_selection(SignatureTemplateSelection::FirstDescendant)
         .sign_template(&with_template)
         .map_err(|e| SamlSignError::Signing(e.to_string()))
 }
