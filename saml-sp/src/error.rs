@@ -195,9 +195,7 @@ pub enum SamlError {
         algorithm: String,
     },
     /// The signed content was changed after signing (a reference digest does not match).
-    #[error(
-        "the content signed as {element} was changed after it was signed (digest mismatch)"
-    )]
+    #[error("the content signed as {element} was changed after it was signed (digest mismatch)")]
     ContentModified {
         /// `Response` or `Assertion`, and its ID.
         element: String,
@@ -213,7 +211,9 @@ pub enum SamlError {
     /// The Issuer is not the IdP's entity ID.
     #[error(
         "the {element} Issuer was {}, but the IdP's entity ID is {expected:?}: load the metadata \
-         of the IdP app that sends these Responses", quote(found))]
+         of the IdP app that sends these Responses",
+        quote(found)
+    )]
     IssuerMismatch {
         /// `Response` or `Assertion`.
         element: &'static str,
@@ -225,7 +225,9 @@ pub enum SamlError {
     /// The Response's Destination is not this SP's ACS URL.
     #[error(
         "the Response's Destination was {}, this SP's ACS URL is {expected:?}: set the IdP app's \
-         Single sign-on URL / Destination to {expected}", quote(found))]
+         Single sign-on URL / Destination to {expected}",
+        quote(found)
+    )]
     DestinationMismatch {
         /// The Destination found (None when a signed Response has none).
         found: Option<String>,
@@ -235,7 +237,9 @@ pub enum SamlError {
     /// The bearer `SubjectConfirmationData` Recipient is not this SP's ACS URL.
     #[error(
         "the SubjectConfirmationData Recipient was {}, this SP's ACS URL is {expected:?}: set \
-         the IdP app's Recipient URL (Okta: Single sign-on URL) to {expected}", quote(found))]
+         the IdP app's Recipient URL (Okta: Single sign-on URL) to {expected}",
+        quote(found)
+    )]
     RecipientMismatch {
         /// The Recipient found.
         found: Option<String>,
@@ -245,7 +249,9 @@ pub enum SamlError {
     /// The AudienceRestriction does not name this SP.
     #[error(
         "the Audience was {}, this SP is {expected:?}: set the IdP app's Audience URI \
-         (SP Entity ID) to {expected}", audiences(found))]
+         (SP Entity ID) to {expected}",
+        audiences(found)
+    )]
     AudienceMismatch {
         /// The Audience values found (empty when there is no AudienceRestriction).
         found: Vec<String>,
@@ -301,7 +307,10 @@ pub enum SamlError {
     // ---- state: requests and replays -------------------------------------------------------
     /// The Response's and the Assertion's `InResponseTo` differ.
     #[error(
-        "the Response answers request {} but its Assertion answers {}", quote(response), quote(assertion))]
+        "the Response answers request {} but its Assertion answers {}",
+        quote(response),
+        quote(assertion)
+    )]
     InResponseToMismatch {
         /// The Response's `InResponseTo`.
         response: Option<String>,
@@ -319,9 +328,7 @@ pub enum SamlError {
         id: String,
     },
     /// The request was already answered: a second Response for the same login.
-    #[error(
-        "request {id:?} was already answered: a Response is accepted once per login (replay)"
-    )]
+    #[error("request {id:?} was already answered: a Response is accepted once per login (replay)")]
     InResponseToReused {
         /// The request ID.
         id: String,
@@ -421,10 +428,14 @@ fn status_hint(code: &str, sub: Option<&str>) -> &'static str {
         (_, Some("InvalidNameIDPolicy")) => {
             ": the IdP cannot issue the NameID format asked for; align the app's Name ID format"
         }
-        (_, Some("RequestDenied")) => ": the user is not assigned to the IdP app, or a policy denied it",
+        (_, Some("RequestDenied")) => {
+            ": the user is not assigned to the IdP app, or a policy denied it"
+        }
         (_, Some("AuthnFailed")) => ": the user did not authenticate at the IdP",
         (_, Some("NoPassive")) => ": the IdP could not log the user in without interaction",
-        ("Requester", _) => ": the IdP found the AuthnRequest wrong; check the SP entity ID and ACS URL in the IdP app",
+        ("Requester", _) => {
+            ": the IdP found the AuthnRequest wrong; check the SP entity ID and ACS URL in the IdP app"
+        }
         ("VersionMismatch", _) => ": the IdP does not speak SAML 2.0 here",
         _ => "",
     }

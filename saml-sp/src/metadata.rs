@@ -165,7 +165,8 @@ impl IdpMetadata {
         let sso_redirect_url = sso(BINDING_REDIRECT);
         let sso_post_url = sso(BINDING_POST);
         for url in sso_redirect_url.iter().chain(&sso_post_url) {
-            check_url(url).map_err(|e| meta(format!("SingleSignOnService Location {url:?}: {e}")))?;
+            check_url(url)
+                .map_err(|e| meta(format!("SingleSignOnService Location {url:?}: {e}")))?;
         }
         if sso_redirect_url.is_none() && sso_post_url.is_none() {
             return Err(meta(

@@ -90,8 +90,7 @@ impl ServiceProviderBuilder {
                     .into(),
             ));
         }
-        check_url(&self.acs_url)
-            .map_err(|e| config(format!("ACS URL {:?}: {e}", self.acs_url)))?;
+        check_url(&self.acs_url).map_err(|e| config(format!("ACS URL {:?}: {e}", self.acs_url)))?;
         if self.clock_skew > MAX_CLOCK_SKEW {
             return Err(config(format!(
                 "a clock skew of {}s is more than {}s: synchronise the clocks (NTP) instead",
@@ -100,10 +99,14 @@ impl ServiceProviderBuilder {
             )));
         }
         if self.max_response_bytes < 1024 {
-            return Err(config("max_response_bytes below 1 KiB refuses every Response".into()));
+            return Err(config(
+                "max_response_bytes below 1 KiB refuses every Response".into(),
+            ));
         }
         if self.request_lifetime.is_zero() {
-            return Err(config("a zero request lifetime refuses every Response".into()));
+            return Err(config(
+                "a zero request lifetime refuses every Response".into(),
+            ));
         }
         Ok(ServiceProvider {
             entity_id: self.entity_id,
@@ -553,9 +556,11 @@ struct AssertionFields {
 fn time_attr(node: Node<'_, '_>, name: &str, what: &str) -> Result<Option<SystemTime>, SamlError> {
     match node.attribute(name) {
         None => Ok(None),
-        Some(v) => crate::time::parse(v).map(Some).ok_or_else(|| SamlError::Malformed {
-            detail: format!("{what} {name} {} is not a UTC dateTime", found(v)),
-        }),
+        Some(v) => crate::time::parse(v)
+            .map(Some)
+            .ok_or_else(|| SamlError::Malformed {
+                detail: format!("{what} {name} {} is not a UTC dateTime", found(v)),
+            }),
     }
 }
 

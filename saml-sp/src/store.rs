@@ -1,21 +1,7 @@
 //! The two pieces of state an SP keeps between requests: logins waiting for their Response,
 //! and assertions already accepted.
 //!
-//! Both are plain data owned by the caller ([`PendingLogins`], [`ReplayCache`]), bounded, and
-//! driven by the `now` passed in. A portal running on several servers must share them, or a
-//! Response posted to another server than the one that started the login is refused
-//! ([`SamlError::UnknownInResponseTo`]) and a replay to another server is not seen. It
-//! implements [`PendingStore`] and [`ReplayStore`] over its shared database with one atomic
-//! operation each:
-//!
-//! * `take`: delete-and-return the request (SQL `DELETE … RETURNING`, Redis `GETDEL`), so two
-//!   servers cannot both accept a Response to one request;
-//! * `remember`: insert-if-absent with an expiry (SQL `INSERT … ON CONFLICT DO NOTHING` and
-//!   look at the row count, Redis `SET key 1 NX PXAT keep_until`), refusing if it was present.
-//!
-//! The traits are synchronous, like the rest of this crate; from async code run the call that
-//! reaches them ([`ServiceProvider::accept`](crate::ServiceProvider::accept)) where blocking
-//! is allowed (e.g. `spawn_blocking`).
+//! Both are plain data owned by the caller, bounded, and driven by the `now` passed in.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::SystemTime;
@@ -37,6 +23,22 @@ pub struct PendingLogin {
 
 /// Where [`ServiceProvider::accept`](crate::ServiceProvider::accept) looks up the request a
 /// Response answers.
+///
+/// [`PendingLogins`] is the in-memory one. A portal running on several servers must share
+/// this state and the [`ReplayStore`]'s, or a Response posted to another server than the one
+/// that started the login is refused ([`SamlError::UnknownInResponseTo`]) and a replay to
+/// another server goes unseen. It implements both traits over its shared database, with one
+/// atomic operation each:
+///
+/// * `take`: delete-and-return the request (SQL `DELETE … RETURNING`, Redis `GETDEL`), so
+///   that two servers cannot both accept a Response to one request (a store that deletes
+///   cannot tell a reused request from an unknown one; both are refused);
+/// * `remember`: insert-if-absent with an expiry (SQL `INSERT … ON CONFLICT DO NOTHING` and a
+///   look at the row count, Redis `SET key 1 NX PXAT keep_until`), refusing if present.
+///
+/// The traits are synchronous, like the rest of this crate: from async code, call
+/// [`ServiceProvider::accept`](crate::ServiceProvider::accept) where blocking is allowed
+/// (e.g. `spawn_blocking`) when the store does IO.
 pub trait PendingStore {
     /// Takes the login `request_id` out of the store: a request is answered once.
     ///
@@ -242,7 +244,8 @@ impl ReplayStore for ReplayCache {
             });
         }
         self.entries.insert(assertion_id.to_string(), keep_until);
-        self.by_expiry.insert((keep_until, assertion_id.to_string()));
+        self.by_expiry
+            .insert((keep_until, assertion_id.to_string()));
         Ok(())
     }
 }

@@ -144,7 +144,10 @@ pub(crate) fn verify(bytes: &[u8], settings: &Settings<'_>) -> Result<Signed, Sa
                 None => {
                     return Err(SamlError::UntrustedSignature {
                         found: fingerprint(der),
-                        trusted: trusted.iter().map(|c| c.fingerprint().to_string()).collect(),
+                        trusted: trusted
+                            .iter()
+                            .map(|c| c.fingerprint().to_string())
+                            .collect(),
                     });
                 }
             },
@@ -185,7 +188,9 @@ pub(crate) fn verify(bytes: &[u8], settings: &Settings<'_>) -> Result<Signed, Sa
             .zip(&choices)
             .map(|(info, certs)| VerificationKey {
                 algorithm: info.algorithm,
-                public_key_bytes: certs[attempt.min(certs.len() - 1)].public_key_der().to_vec(),
+                public_key_bytes: certs[attempt.min(certs.len() - 1)]
+                    .public_key_der()
+                    .to_vec(),
                 certificate_der: None,
                 name: None,
             })
@@ -220,12 +225,13 @@ pub(crate) fn verify(bytes: &[u8], settings: &Settings<'_>) -> Result<Signed, Sa
             };
             for (info, signature) in infos.iter().zip(evidence.signatures()) {
                 let target = targets[&info.signs];
-                let result = signature
-                    .result()
-                    .as_ref()
-                    .map_err(|e| SamlError::SignatureInvalid {
-                        detail: e.to_string(),
-                    })?;
+                let result =
+                    signature
+                        .result()
+                        .as_ref()
+                        .map_err(|e| SamlError::SignatureInvalid {
+                            detail: e.to_string(),
+                        })?;
                 if result.status != DsigStatus::Valid
                     || !matches!(result.key_trust, KeyTrustEvidence::CallerTrusted)
                     || !evidence
@@ -359,7 +365,10 @@ fn verification_policy(settings: &Settings<'_>) -> VerificationPolicy {
 }
 
 /// Steps 1–5 on the parsed document.
-fn inspect(doc: &xml_sec::Document<'_>, settings: &Settings<'_>) -> Result<Vec<SignatureInfo>, SamlError> {
+fn inspect(
+    doc: &xml_sec::Document<'_>,
+    settings: &Settings<'_>,
+) -> Result<Vec<SignatureInfo>, SamlError> {
     let root = doc.root_element();
     if !root.has_tag_name((SAMLP, "Response")) {
         let name = root.tag_name();
@@ -386,7 +395,9 @@ fn inspect(doc: &xml_sec::Document<'_>, settings: &Settings<'_>) -> Result<Vec<S
     for node in doc.descendants().filter(Node::is_element) {
         for a in node.attributes() {
             if (a.is_id() || matches!(a.name(), "ID" | "Id" | "id")) && !ids.insert(a.value()) {
-                return Err(SamlError::DuplicateId { id: found(a.value()) });
+                return Err(SamlError::DuplicateId {
+                    id: found(a.value()),
+                });
             }
         }
     }
@@ -398,7 +409,10 @@ fn inspect(doc: &xml_sec::Document<'_>, settings: &Settings<'_>) -> Result<Vec<S
     }
 
     let mut infos = Vec::new();
-    for sig in doc.descendants().filter(|n| n.has_tag_name((DS, "Signature"))) {
+    for sig in doc
+        .descendants()
+        .filter(|n| n.has_tag_name((DS, "Signature")))
+    {
         infos.push(inspect_signature(root, sig, settings)?);
     }
     for (i, info) in infos.iter().enumerate() {
@@ -512,10 +526,15 @@ fn inspect_signature(
         });
     }
     if let Some(transforms) = child(*reference, DS, "Transforms") {
-        for t in transforms.children().filter(|n| n.has_tag_name((DS, "Transform"))) {
+        for t in transforms
+            .children()
+            .filter(|n| n.has_tag_name((DS, "Transform")))
+        {
             let a = t.attribute("Algorithm").unwrap_or("");
             if a != ENVELOPED && a != EXC_C14N {
-                return Err(SamlError::DisallowedTransform { algorithm: found(a) });
+                return Err(SamlError::DisallowedTransform {
+                    algorithm: found(a),
+                });
             }
         }
     }
@@ -526,9 +545,15 @@ fn inspect_signature(
         Some(DigestAlgorithm::Sha256 | DigestAlgorithm::Sha384 | DigestAlgorithm::Sha512) => {}
         Some(DigestAlgorithm::Sha1) if settings.allow_sha1 => {}
         Some(DigestAlgorithm::Sha1) => {
-            return Err(SamlError::WeakAlgorithm { algorithm: digest.into() });
+            return Err(SamlError::WeakAlgorithm {
+                algorithm: digest.into(),
+            });
         }
-        _ => return Err(SamlError::UnsupportedAlgorithm { algorithm: found(digest) }),
+        _ => {
+            return Err(SamlError::UnsupportedAlgorithm {
+                algorithm: found(digest),
+            });
+        }
     }
     let method = child(signed_info, DS, "SignatureMethod")
         .and_then(|n| n.attribute("Algorithm"))
@@ -542,15 +567,27 @@ fn inspect_signature(
         ) => a,
         Some(a @ SignatureAlgorithm::RsaSha1) if settings.allow_sha1 => a,
         Some(SignatureAlgorithm::RsaSha1) => {
-            return Err(SamlError::WeakAlgorithm { algorithm: method.into() });
+            return Err(SamlError::WeakAlgorithm {
+                algorithm: method.into(),
+            });
         }
-        _ => return Err(SamlError::UnsupportedAlgorithm { algorithm: found(method) }),
+        _ => {
+            return Err(SamlError::UnsupportedAlgorithm {
+                algorithm: found(method),
+            });
+        }
     };
 
     let certificate = child(sig, DS, "KeyInfo")
-        .and_then(|ki| ki.descendants().find(|n| n.has_tag_name((DS, "X509Certificate"))))
+        .and_then(|ki| {
+            ki.descendants()
+                .find(|n| n.has_tag_name((DS, "X509Certificate")))
+        })
         .map(|c| {
-            let b64: String = text(c).chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            let b64: String = text(c)
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
             base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
                 .map_err(|e| SamlError::SignatureInvalid {
@@ -600,11 +637,10 @@ fn document_error(e: XmlDocumentError, settings: &Settings<'_>) -> SamlError {
             size: actual,
             limit: settings.max_bytes,
         },
-        XmlDocumentError::DocumentTooDeep { .. } | XmlDocumentError::Parse(P::DepthLimitReached { .. }) => {
-            SamlError::TooDeep {
-                limit: settings.max_depth,
-            }
-        }
+        XmlDocumentError::DocumentTooDeep { .. }
+        | XmlDocumentError::Parse(P::DepthLimitReached { .. }) => SamlError::TooDeep {
+            limit: settings.max_depth,
+        },
         XmlDocumentError::Parse(P::DtdDetected) => SamlError::Dtd,
         XmlDocumentError::Parse(
             P::EntityExpansionLimitReached { .. } | P::EntityExpansionWorkLimitReached { .. },
@@ -642,7 +678,12 @@ fn dsig_ref_error(e: &DsigError) -> SamlError {
             SamlError::WeakAlgorithm {
                 algorithm: uri.to_string(),
             }
-        } else if uri.contains("c14n") || uri.contains("xpath") || uri.contains("xslt") || uri.contains("enveloped") || uri.contains("base64") {
+        } else if uri.contains("c14n")
+            || uri.contains("xpath")
+            || uri.contains("xslt")
+            || uri.contains("enveloped")
+            || uri.contains("base64")
+        {
             SamlError::DisallowedTransform {
                 algorithm: uri.to_string(),
             }
@@ -653,8 +694,12 @@ fn dsig_ref_error(e: &DsigError) -> SamlError {
         }
     };
     match e {
-        DsigError::Policy(PolicyViolation::Algorithm { algorithm, .. }) => algorithm_error(algorithm),
-        DsigError::AccountedPolicyAlgorithm { algorithm, .. } => algorithm_error(&algorithm.to_string()),
+        DsigError::Policy(PolicyViolation::Algorithm { algorithm, .. }) => {
+            algorithm_error(algorithm)
+        }
+        DsigError::AccountedPolicyAlgorithm { algorithm, .. } => {
+            algorithm_error(algorithm.as_ref())
+        }
         DsigError::XmlParse(xml_sec::ParseError::DtdDetected) => SamlError::Dtd,
         other => SamlError::SignatureInvalid {
             detail: found(&other.to_string()),

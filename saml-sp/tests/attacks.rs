@@ -8,6 +8,8 @@
 //! forged Assertion keeps the original's ID, so an ID appears twice) and with fresh IDs (so the
 //! placement of the signature is what gives it away).
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 mod common;
 
 use common::xmlops::*;
@@ -19,7 +21,12 @@ use saml_sp::{NameIdFormat, PendingLogins, ReplayCache, SamlError};
 macro_rules! refused {
     ($r:expr, $p:pat) => {{
         let r = $r;
-        assert!(matches!(r, Err($p)), "expected {}, got {:?}", stringify!($p), r);
+        assert!(
+            matches!(r, Err($p)),
+            "expected {}, got {:?}",
+            stringify!($p),
+            r
+        );
         r.unwrap_err()
     }};
 }
@@ -68,7 +75,12 @@ fn assertion_signed(f: &Flow) -> AssertionSigned {
 
 /// `doc` with the Assertion at `at` replaced by `with`.
 fn replace_assertion(doc: &AssertionSigned, with: &str) -> String {
-    format!("{}{}{}", &doc.xml[..doc.at.start], with, &doc.xml[doc.at.end..])
+    format!(
+        "{}{}{}",
+        &doc.xml[..doc.at.start],
+        with,
+        &doc.xml[doc.at.end..]
+    )
 }
 
 /// Defense in depth: whether xml-sec alone, without this crate's ID, placement and count
@@ -76,7 +88,9 @@ fn replace_assertion(doc: &AssertionSigned, with: &str) -> String {
 /// For every wrapping layout it does not: it binds each verified Reference to the node it
 /// resolved, and the forged element is not that node.
 fn xml_sec_alone_accepts(xml: &str, target: &str) -> bool {
-    use xml_sec::xmldsig::{SignatureAlgorithm, VerificationKey, VerificationRequest, VerifyContext};
+    use xml_sec::xmldsig::{
+        SignatureAlgorithm, VerificationKey, VerificationRequest, VerifyContext,
+    };
     let document = xml_sec::XmlDocument::parse(xml.to_owned()).unwrap();
     let Some(target) = document.with_view(|v| v.node_for_id(target, &[])) else {
         return false; // missing or ambiguous
@@ -116,7 +130,10 @@ fn xml_sec_alone_accepts_the_genuine_documents() {
 /// has `new_response_id`, its Assertion names admin (with `new_assertion_id` if given), and the
 /// original's signature sits right after its Issuer with `inside` (the original Response,
 /// unsigned) placed by `place`.
-fn wrap_response(place: fn(&str, &str) -> String, new_assertion_id: Option<&str>) -> (Flow, String) {
+fn wrap_response(
+    place: fn(&str, &str) -> String,
+    new_assertion_id: Option<&str>,
+) -> (Flow, String) {
     let f = flow();
     let xml = signed(&f.response(), Signing::Response);
     let sig = slice(&xml, &find(&xml, DS, "Signature", 0));
@@ -197,7 +214,10 @@ fn xsw4_signed_assertion_inside_the_forged_one() {
     let evil = forge(&d.bare, None);
     let end = evil.rfind("</saml2:Assertion>").unwrap();
     let wrapped = format!("{}{}{}", &evil[..end], d.signed, &evil[end..]);
-    refused!(f.post(&replace_assertion(&d, &wrapped)), SamlError::DuplicateId { .. });
+    refused!(
+        f.post(&replace_assertion(&d, &wrapped)),
+        SamlError::DuplicateId { .. }
+    );
 }
 
 #[test]
@@ -225,7 +245,10 @@ fn xsw6_original_inside_the_forged_assertions_signature() {
     let d = assertion_signed(&f);
     let doc = replace_assertion(&d, &forged_with_inside_signature(&d, None, &d.bare));
     refused!(f.post(&doc), SamlError::DuplicateId { .. });
-    let doc = replace_assertion(&d, &forged_with_inside_signature(&d, Some("idEVIL"), &d.bare));
+    let doc = replace_assertion(
+        &d,
+        &forged_with_inside_signature(&d, Some("idEVIL"), &d.bare),
+    );
     let e = refused!(f.post(&doc), SamlError::SignatureWrapping { .. });
     assert!(e.to_string().contains("not the element it sits in"), "{e}");
     assert!(!xml_sec_alone_accepts(&doc, "idEVIL"));
@@ -256,7 +279,10 @@ fn xsw8_original_inside_an_object_of_the_forged_assertions_signature() {
     let object = format!("<ds:Object>{}</ds:Object>", d.bare);
     let doc = replace_assertion(&d, &forged_with_inside_signature(&d, None, &object));
     refused!(f.post(&doc), SamlError::DuplicateId { .. });
-    let doc = replace_assertion(&d, &forged_with_inside_signature(&d, Some("idEVIL"), &object));
+    let doc = replace_assertion(
+        &d,
+        &forged_with_inside_signature(&d, Some("idEVIL"), &object),
+    );
     refused!(f.post(&doc), SamlError::SignatureWrapping { .. });
     assert!(!xml_sec_alone_accepts(&doc, "idEVIL"));
 }
@@ -268,7 +294,11 @@ fn an_id_repeated_on_another_element_is_refused() {
     let mut f = flow();
     let d = assertion_signed(&f);
     let id = id_of(&d.signed);
-    let doc = d.xml.replacen("<saml2p:StatusCode ", &format!("<saml2p:StatusCode Id=\"{id}\" "), 1);
+    let doc = d.xml.replacen(
+        "<saml2p:StatusCode ",
+        &format!("<saml2p:StatusCode Id=\"{id}\" "),
+        1,
+    );
     refused!(f.post(&doc), SamlError::DuplicateId { .. });
 }
 
@@ -292,8 +322,14 @@ fn a_comment_inside_the_name_id_does_not_truncate_it() {
     // comment: a reader that takes the first text node sees alice@example.com. Exclusive C14N
     // drops comments, so the signature still verifies; the value must be read whole.
     let mut f = flow();
-    let b = ResponseBuilder::okta(&app(), SP_ENTITY, ACS, "alice@example.com.evil.com", t0() + secs(20))
-        .in_response_to(&f.request_id);
+    let b = ResponseBuilder::okta(
+        &app(),
+        SP_ENTITY,
+        ACS,
+        "alice@example.com.evil.com",
+        t0() + secs(20),
+    )
+    .in_response_to(&f.request_id);
     let xml = signed(&b, Signing::Assertion);
     let doc = xml.replacen(
         "alice@example.com.evil.com</saml2:NameID>",
@@ -309,11 +345,8 @@ fn a_comment_inside_the_name_id_does_not_truncate_it() {
 fn a_comment_inside_an_attribute_value_does_not_truncate_it() {
     let mut f = flow();
     let b = f.response().attribute("role", &["admin.readonly"]);
-    let doc = signed(&b, Signing::Assertion).replacen(
-        ">admin.readonly<",
-        ">admin<!-- -->.readonly<",
-        1,
-    );
+    let doc =
+        signed(&b, Signing::Assertion).replacen(">admin.readonly<", ">admin<!-- -->.readonly<", 1);
     let login = f.post(&doc).unwrap();
     assert_eq!(login.attribute("role"), ["admin.readonly"]);
 }
@@ -333,14 +366,19 @@ fn a_signature_by_an_untrusted_certificate_is_refused_by_name() {
     let mut f = flow();
     let xml = f.response().sign(other_keys(), Signing::Assertion).unwrap();
     let e = refused!(f.post(&xml), SamlError::UntrustedSignature { .. });
-    let SamlError::UntrustedSignature { found, trusted } = &e else { unreachable!() };
+    let SamlError::UntrustedSignature { found, trusted } = &e else {
+        unreachable!()
+    };
     assert_eq!(found, &fingerprint_of(other_keys().certificate_der()));
     assert_eq!(trusted, &[fingerprint_of(idp_keys().certificate_der())]);
     assert!(e.to_string().contains("current metadata"));
 }
 
 fn fingerprint_of(der: &[u8]) -> String {
-    saml_sp::SigningCertificate::from_der(der).unwrap().fingerprint().to_string()
+    saml_sp::SigningCertificate::from_der(der)
+        .unwrap()
+        .fingerprint()
+        .to_string()
 }
 
 #[test]
@@ -348,7 +386,10 @@ fn a_trusted_certificate_in_keyinfo_does_not_make_another_key_trusted() {
     // Signed with the attacker's key, but KeyInfo claims the IdP's certificate.
     let mut f = flow();
     let xml = f.response().sign(other_keys(), Signing::Assertion).unwrap();
-    let doc = xml.replace(&other_keys().certificate_base64(), &idp_keys().certificate_base64());
+    let doc = xml.replace(
+        &other_keys().certificate_base64(),
+        &idp_keys().certificate_base64(),
+    );
     let e = refused!(f.post(&doc), SamlError::SignatureInvalid { .. });
     assert!(e.to_string().contains("does not verify"), "{e}");
 }
@@ -415,7 +456,9 @@ fn a_sha1_digest_under_an_rsa_sha256_signature_is_refused() {
             "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
         );
     let e = refused!(f.post(&xml), SamlError::WeakAlgorithm { .. });
-    let SamlError::WeakAlgorithm { algorithm } = e else { unreachable!() };
+    let SamlError::WeakAlgorithm { algorithm } = e else {
+        unreachable!()
+    };
     assert_eq!(algorithm, "http://www.w3.org/2000/09/xmldsig#sha1");
 }
 
@@ -449,7 +492,10 @@ fn an_expired_response_is_refused_and_one_within_the_skew_accepted() {
     let xml = signed(&f.response(), Signing::Assertion);
     let e = refused!(
         f.post_at(&xml, issued + secs(300 + 180)),
-        SamlError::Expired { element: "Conditions NotOnOrAfter", .. }
+        SamlError::Expired {
+            element: "Conditions NotOnOrAfter",
+            ..
+        }
     );
     assert!(e.to_string().contains("too old"));
     let mut f = flow();
@@ -463,7 +509,10 @@ fn the_bearer_confirmation_expiry_is_checked_on_its_own() {
     let b = f.response().subject_not_on_or_after(Some(t0() + secs(25)));
     refused!(
         f.post_at(&signed(&b, Signing::Assertion), t0() + secs(25 + 180)),
-        SamlError::Expired { element: "SubjectConfirmationData NotOnOrAfter", .. }
+        SamlError::Expired {
+            element: "SubjectConfirmationData NotOnOrAfter",
+            ..
+        }
     );
 }
 
@@ -473,21 +522,31 @@ fn a_session_that_ended_is_refused() {
     let b = f.response().session_not_on_or_after(Some(t0() - secs(600)));
     refused!(
         f.post(&signed(&b, Signing::Assertion)),
-        SamlError::Expired { element: "AuthnStatement SessionNotOnOrAfter", .. }
+        SamlError::Expired {
+            element: "AuthnStatement SessionNotOnOrAfter",
+            ..
+        }
     );
 }
 
 #[test]
 fn a_response_not_yet_valid_is_refused_and_one_within_the_skew_accepted() {
     let mut f = flow();
-    let b = f.response().conditions(Some(t0() + secs(30 + 181)), Some(t0() + secs(900)));
+    let b = f
+        .response()
+        .conditions(Some(t0() + secs(30 + 181)), Some(t0() + secs(900)));
     let e = refused!(
         f.post(&signed(&b, Signing::Assertion)),
-        SamlError::NotYetValid { element: "Conditions NotBefore", .. }
+        SamlError::NotYetValid {
+            element: "Conditions NotBefore",
+            ..
+        }
     );
     assert!(e.to_string().contains("clocks"));
     let mut f = flow();
-    let b = f.response().conditions(Some(t0() + secs(30 + 180)), Some(t0() + secs(900)));
+    let b = f
+        .response()
+        .conditions(Some(t0() + secs(30 + 180)), Some(t0() + secs(900)));
     assert!(f.post(&signed(&b, Signing::Assertion)).is_ok());
 }
 
@@ -498,7 +557,10 @@ fn an_assertion_issued_in_the_future_is_refused() {
         .in_response_to(&f.request_id);
     refused!(
         f.post(&signed(&b, Signing::Assertion)),
-        SamlError::NotYetValid { element: "Assertion IssueInstant", .. }
+        SamlError::NotYetValid {
+            element: "Assertion IssueInstant",
+            ..
+        }
     );
 }
 
@@ -507,7 +569,10 @@ fn the_skew_is_configurable() {
     let issued = t0() + secs(20);
     let mut f = flow_with(sp_builder().clock_skew(secs(0)).build().unwrap());
     let xml = signed(&f.response(), Signing::Assertion);
-    refused!(f.post_at(&xml, issued + secs(300)), SamlError::Expired { .. });
+    refused!(
+        f.post_at(&xml, issued + secs(300)),
+        SamlError::Expired { .. }
+    );
 }
 
 // ---- who it is for ----------------------------------------------------------------------------
@@ -516,7 +581,10 @@ fn the_skew_is_configurable() {
 fn a_wrong_audience_is_refused_with_the_fix() {
     let mut f = flow();
     let b = f.response().audiences(&["https://other.example.com/saml"]);
-    let e = refused!(f.post(&signed(&b, Signing::Assertion)), SamlError::AudienceMismatch { .. });
+    let e = refused!(
+        f.post(&signed(&b, Signing::Assertion)),
+        SamlError::AudienceMismatch { .. }
+    );
     assert_eq!(
         e.to_string(),
         "the Audience was \"https://other.example.com/saml\", this SP is \
@@ -525,14 +593,19 @@ fn a_wrong_audience_is_refused_with_the_fix() {
     );
     let mut f = flow();
     let b = f.response().audiences(&[]);
-    let e = refused!(f.post(&signed(&b, Signing::Assertion)), SamlError::AudienceMismatch { .. });
+    let e = refused!(
+        f.post(&signed(&b, Signing::Assertion)),
+        SamlError::AudienceMismatch { .. }
+    );
     assert!(e.to_string().contains("no AudienceRestriction"));
 }
 
 #[test]
 fn one_of_several_audiences_may_be_ours() {
     let mut f = flow();
-    let b = f.response().audiences(&["https://other.example.com", SP_ENTITY]);
+    let b = f
+        .response()
+        .audiences(&["https://other.example.com", SP_ENTITY]);
     assert!(f.post(&signed(&b, Signing::Assertion)).is_ok());
 }
 
@@ -540,22 +613,36 @@ fn one_of_several_audiences_may_be_ours() {
 fn a_wrong_recipient_is_refused() {
     let mut f = flow();
     let b = f.response().recipient(Some("https://evil.example.com/acs"));
-    let e = refused!(f.post(&signed(&b, Signing::Assertion)), SamlError::RecipientMismatch { .. });
+    let e = refused!(
+        f.post(&signed(&b, Signing::Assertion)),
+        SamlError::RecipientMismatch { .. }
+    );
     assert!(e.to_string().contains("Single sign-on URL"));
     let mut f = flow();
     let b = f.response().recipient(None);
-    refused!(f.post(&signed(&b, Signing::Assertion)), SamlError::RecipientMismatch { found: None, .. });
+    refused!(
+        f.post(&signed(&b, Signing::Assertion)),
+        SamlError::RecipientMismatch { found: None, .. }
+    );
 }
 
 #[test]
 fn a_wrong_destination_is_refused() {
     let mut f = flow();
-    let b = f.response().destination(Some("https://evil.example.com/acs"));
-    refused!(f.post(&signed(&b, Signing::Assertion)), SamlError::DestinationMismatch { .. });
+    let b = f
+        .response()
+        .destination(Some("https://evil.example.com/acs"));
+    refused!(
+        f.post(&signed(&b, Signing::Assertion)),
+        SamlError::DestinationMismatch { .. }
+    );
     // A signed Response must name its Destination.
     let mut f = flow();
     let b = f.response().destination(None);
-    refused!(f.post(&signed(&b, Signing::Response)), SamlError::DestinationMismatch { found: None, .. });
+    refused!(
+        f.post(&signed(&b, Signing::Response)),
+        SamlError::DestinationMismatch { found: None, .. }
+    );
 }
 
 #[test]
@@ -564,14 +651,22 @@ fn a_wrong_issuer_is_refused() {
     let b = f.response().issuer("http://www.okta.com/exkOTHERAPP");
     let e = refused!(
         f.post(&signed(&b, Signing::Assertion)),
-        SamlError::IssuerMismatch { element: "Assertion", .. }
+        SamlError::IssuerMismatch {
+            element: "Assertion",
+            ..
+        }
     );
     assert!(e.to_string().contains("http://www.okta.com/exkOTHERAPP"));
     let mut f = flow();
-    let b = f.response().response_issuer(Some("http://www.okta.com/exkOTHERAPP"));
+    let b = f
+        .response()
+        .response_issuer(Some("http://www.okta.com/exkOTHERAPP"));
     refused!(
         f.post(&signed(&b, Signing::Assertion)),
-        SamlError::IssuerMismatch { element: "Response", .. }
+        SamlError::IssuerMismatch {
+            element: "Response",
+            ..
+        }
     );
 }
 
@@ -580,8 +675,13 @@ fn a_wrong_issuer_is_refused() {
 #[test]
 fn an_unknown_in_response_to_is_refused() {
     let mut f = flow();
-    let b = f.response().in_response_to("_00000000000000000000000000000000");
-    let e = refused!(f.post(&signed(&b, Signing::Assertion)), SamlError::UnknownInResponseTo { .. });
+    let b = f
+        .response()
+        .in_response_to("_00000000000000000000000000000000");
+    let e = refused!(
+        f.post(&signed(&b, Signing::Assertion)),
+        SamlError::UnknownInResponseTo { .. }
+    );
     assert!(e.to_string().contains("start the login again"));
 }
 
@@ -608,7 +708,9 @@ fn a_replayed_idp_initiated_assertion_is_refused() {
     let b = ResponseBuilder::okta(&app(), SP_ENTITY, ACS, ALICE, t0() + secs(20));
     let xml = encode(&signed(&b, Signing::Assertion));
     let (mut pending, mut replay) = (PendingLogins::new(10), ReplayCache::new(10));
-    let login = sp.accept(&xml, None, t0() + secs(30), &mut pending, &mut replay).unwrap();
+    let login = sp
+        .accept(&xml, None, t0() + secs(30), &mut pending, &mut replay)
+        .unwrap();
     assert_eq!(login.in_response_to, None);
     let e = refused!(
         sp.accept(&xml, None, t0() + secs(40), &mut pending, &mut replay),
@@ -623,7 +725,10 @@ fn a_replayed_idp_initiated_assertion_is_refused() {
 fn idp_initiated_logins_are_refused_by_default() {
     let mut f = flow();
     let b = ResponseBuilder::okta(&app(), SP_ENTITY, ACS, ALICE, t0() + secs(20));
-    let e = refused!(f.post(&signed(&b, Signing::Assertion)), SamlError::IdpInitiatedRefused);
+    let e = refused!(
+        f.post(&signed(&b, Signing::Assertion)),
+        SamlError::IdpInitiatedRefused
+    );
     assert!(e.to_string().contains("allow_idp_initiated(true)"));
 }
 
@@ -631,9 +736,15 @@ fn idp_initiated_logins_are_refused_by_default() {
 fn a_response_whose_two_in_response_to_differ_is_refused() {
     let mut f = flow();
     let b = f.response().in_response_to_split(Some(&f.request_id), None);
-    refused!(f.post(&signed(&b, Signing::Assertion)), SamlError::InResponseToMismatch { .. });
+    refused!(
+        f.post(&signed(&b, Signing::Assertion)),
+        SamlError::InResponseToMismatch { .. }
+    );
     let b = f.response().in_response_to_split(None, Some(&f.request_id));
-    refused!(f.post(&signed(&b, Signing::Assertion)), SamlError::InResponseToMismatch { .. });
+    refused!(
+        f.post(&signed(&b, Signing::Assertion)),
+        SamlError::InResponseToMismatch { .. }
+    );
 }
 
 #[test]
@@ -641,7 +752,13 @@ fn a_response_moved_to_another_relay_state_is_refused() {
     let mut f = flow();
     let xml = encode(&signed(&f.response(), Signing::Assertion));
     refused!(
-        f.sp.accept(&xml, Some("r2"), t0() + secs(30), &mut f.pending, &mut f.replay),
+        f.sp.accept(
+            &xml,
+            Some("r2"),
+            t0() + secs(30),
+            &mut f.pending,
+            &mut f.replay
+        ),
         SamlError::RelayStateMismatch
     );
 }
@@ -649,7 +766,10 @@ fn a_response_moved_to_another_relay_state_is_refused() {
 #[test]
 fn a_response_to_an_expired_request_is_refused() {
     let mut f = flow_with(sp_builder().request_lifetime(secs(10)).build().unwrap());
-    refused!(f.post(&signed(&f.response(), Signing::Assertion)), SamlError::RequestExpired { .. });
+    refused!(
+        f.post(&signed(&f.response(), Signing::Assertion)),
+        SamlError::RequestExpired { .. }
+    );
 }
 
 // ---- shape ------------------------------------------------------------------------------------
@@ -661,7 +781,10 @@ fn two_signed_assertions_are_refused() {
     let second = signed(&f.response(), Signing::Assertion);
     let extra = slice(&second, &find(&second, SAML, "Assertion", 0));
     let at = find(&first, SAML, "Assertion", 0).end;
-    refused!(f.post(&insert(&first, at, &extra)), SamlError::AssertionCount { found: 2 });
+    refused!(
+        f.post(&insert(&first, at, &extra)),
+        SamlError::AssertionCount { found: 2 }
+    );
 }
 
 #[test]
@@ -687,7 +810,10 @@ fn a_document_that_is_not_a_response_is_refused() {
     let xml = signed(&f.response(), Signing::Assertion);
     let assertion = slice(&xml, &find(&xml, SAML, "Assertion", 0));
     let e = refused!(f.post(&assertion), SamlError::NotAResponse { .. });
-    assert!(e.to_string().contains("{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"));
+    assert!(
+        e.to_string()
+            .contains("{urn:oasis:names:tc:SAML:2.0:assertion}Assertion")
+    );
     let v1 = xml.replacen("Version=\"2.0\"", "Version=\"1.1\"", 1);
     refused!(f.post(&v1), SamlError::NotAResponse { .. });
 }
@@ -710,17 +836,33 @@ fn okta_failure_statuses_are_reported_with_their_codes() {
             Some("urn:oasis:names:tc:SAML:2.0:status:RequestDenied"),
             "not assigned",
         ),
-        ("urn:oasis:names:tc:SAML:2.0:status:Requester", None, "AuthnRequest wrong"),
+        (
+            "urn:oasis:names:tc:SAML:2.0:status:Requester",
+            None,
+            "AuthnRequest wrong",
+        ),
     ];
     for (code, sub, hint) in cases {
         let mut f = flow();
-        let b = f.response().failure(code, sub, Some("User is not assigned to this application"));
+        let b = f
+            .response()
+            .failure(code, sub, Some("User is not assigned to this application"));
         // Okta does not sign a failure; the status is reported before the signature check.
         let e = refused!(f.post(&signed(&b, Signing::None)), SamlError::Status { .. });
-        let SamlError::Status { code: c, sub_code, message } = &e else { unreachable!() };
+        let SamlError::Status {
+            code: c,
+            sub_code,
+            message,
+        } = &e
+        else {
+            unreachable!()
+        };
         assert_eq!(c, code);
         assert_eq!(sub_code.as_deref(), sub);
-        assert_eq!(message.as_deref(), Some("User is not assigned to this application"));
+        assert_eq!(
+            message.as_deref(),
+            Some("User is not assigned to this application")
+        );
         assert!(e.to_string().contains(hint), "{e}");
     }
 }
@@ -786,7 +928,10 @@ fn deep_nesting_is_refused() {
 fn too_many_nodes_are_refused() {
     let mut f = flow();
     let xml = signed(&f.response(), Signing::Assertion);
-    let many = format!("<saml2p:Extensions>{}</saml2p:Extensions>", "<x/>y".repeat(45_000));
+    let many = format!(
+        "<saml2p:Extensions>{}</saml2p:Extensions>",
+        "<x/>y".repeat(45_000)
+    );
     let doc = insert(&xml, find(&xml, SAML, "Issuer", 0).end, &many);
     refused!(f.post(&doc), SamlError::TooManyNodes { .. });
 }
@@ -819,7 +964,12 @@ fn okta_default_assertion_signed_response_is_accepted() {
     assert_eq!(login.in_response_to.as_deref(), Some(f.request_id.as_str()));
     assert_eq!(login.relay_state.as_deref(), Some("r1"));
     assert_eq!(login.authn_instant, Some(t0() + secs(20)));
-    assert!(login.session_index.as_deref().is_some_and(|s| s.starts_with("id")));
+    assert!(
+        login
+            .session_index
+            .as_deref()
+            .is_some_and(|s| s.starts_with("id"))
+    );
     assert_eq!(login.assertion_id, b.get_assertion_id());
     assert_eq!(login.groups(), ["Everyone", "Portal Admins"]);
     assert_eq!(login.attribute("department"), ["Engineering"]);
@@ -855,7 +1005,9 @@ fn rsa_sha512_is_accepted() {
 #[test]
 fn during_a_rollover_either_certificate_verifies() {
     let xml = idp_idp_metadata_two();
-    let sp = saml_sp::ServiceProvider::builder(SP_ENTITY, ACS, xml).build().unwrap();
+    let sp = saml_sp::ServiceProvider::builder(SP_ENTITY, ACS, xml)
+        .build()
+        .unwrap();
     for keys in [idp_keys(), other_keys()] {
         let mut f = flow_with(sp.clone());
         let signed = f.response().sign(keys, Signing::Assertion).unwrap();
@@ -888,9 +1040,14 @@ fn base64_wrapped_at_76_columns_is_accepted() {
         .chunks(76)
         .map(|c| String::from_utf8(c.to_vec()).unwrap())
         .collect();
-    let login = f
-        .sp
-        .accept(&wrapped.join("\r\n"), Some("r1"), t0() + secs(30), &mut f.pending, &mut f.replay)
+    let login =
+        f.sp.accept(
+            &wrapped.join("\r\n"),
+            Some("r1"),
+            t0() + secs(30),
+            &mut f.pending,
+            &mut f.replay,
+        )
         .unwrap();
     assert_eq!(login.name_id, ALICE);
 }
@@ -900,6 +1057,12 @@ fn any_document_sign_xml_signs_is_accepted_like_the_builders() {
     // sign_xml on a Response changed before signing: the signature covers the change.
     let mut f = flow();
     let xml = f.response().to_xml().replace(ALICE, "bob@example.com");
-    let doc = sign_xml(&xml, idp_keys(), Signing::Assertion, SignatureAlg::RsaSha256).unwrap();
+    let doc = sign_xml(
+        &xml,
+        idp_keys(),
+        Signing::Assertion,
+        SignatureAlg::RsaSha256,
+    )
+    .unwrap();
     assert_eq!(f.post(&doc).unwrap().name_id, "bob@example.com");
 }

@@ -1,6 +1,8 @@
 //! IdP metadata in, SP metadata out, and the SP-initiated AuthnRequest over HTTP-Redirect,
 //! decoded back the way an IdP decodes it.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 mod common;
 
 use std::io::Read as _;
@@ -22,8 +24,14 @@ fn okta_metadata_gives_entity_id_sso_urls_and_certificate() {
     assert_eq!(idp.sso_redirect_url(), Some(sso));
     assert_eq!(idp.sso_post_url(), Some(sso));
     assert_eq!(idp.signing_certificates().len(), 1);
-    assert_eq!(idp.signing_certificates()[0].der(), idp_keys().certificate_der());
-    assert_eq!(idp.signing_certificates()[0].fingerprint().len(), 32 * 3 - 1);
+    assert_eq!(
+        idp.signing_certificates()[0].der(),
+        idp_keys().certificate_der()
+    );
+    assert_eq!(
+        idp.signing_certificates()[0].fingerprint().len(),
+        32 * 3 - 1
+    );
     assert!(!idp.want_authn_requests_signed());
 }
 
@@ -32,7 +40,10 @@ fn metadata_during_a_rollover_has_both_certificates() {
     let xml = idp_metadata_xml(&app(), &[idp_keys(), other_keys()]);
     let idp = IdpMetadata::parse(&xml).unwrap();
     let ders: Vec<&[u8]> = idp.signing_certificates().iter().map(|c| c.der()).collect();
-    assert_eq!(ders, [idp_keys().certificate_der(), other_keys().certificate_der()]);
+    assert_eq!(
+        ders,
+        [idp_keys().certificate_der(), other_keys().certificate_der()]
+    );
 }
 
 #[test]
@@ -71,20 +82,32 @@ fn metadata_from_parts_builds_the_same_trust() {
     .unwrap();
     assert_eq!(idp.entity_id(), "http://www.okta.com/exk1");
     assert!(IdpMetadata::from_parts("", "https://x.test/", &[]).is_err());
-    assert!(IdpMetadata::from_parts("e", "ftp://x.test/", &[idp_keys().certificate_der()]).is_err());
+    assert!(
+        IdpMetadata::from_parts("e", "ftp://x.test/", &[idp_keys().certificate_der()]).is_err()
+    );
 }
 
 #[test]
 fn sp_metadata_is_well_formed_and_escaped() {
-    let sp = ServiceProvider::builder("https://portal.example.com/saml?a=1&b=\"2\"", ACS, metadata())
-        .build()
-        .unwrap();
+    let sp = ServiceProvider::builder(
+        "https://portal.example.com/saml?a=1&b=\"2\"",
+        ACS,
+        metadata(),
+    )
+    .build()
+    .unwrap();
     let xml = sp.metadata_xml();
     let doc = xml_sec::Document::parse(&xml).unwrap();
     let root = doc.root_element();
     assert!(root.has_tag_name((MD, "EntityDescriptor")));
-    assert_eq!(root.attribute("entityID"), Some("https://portal.example.com/saml?a=1&b=\"2\""));
-    let sso = root.children().find(|n| n.has_tag_name((MD, "SPSSODescriptor"))).unwrap();
+    assert_eq!(
+        root.attribute("entityID"),
+        Some("https://portal.example.com/saml?a=1&b=\"2\"")
+    );
+    let sso = root
+        .children()
+        .find(|n| n.has_tag_name((MD, "SPSSODescriptor")))
+        .unwrap();
     assert_eq!(sso.attribute("AuthnRequestsSigned"), Some("false"));
     assert_eq!(sso.attribute("WantAssertionsSigned"), Some("true"));
     let acs = sso
@@ -111,7 +134,12 @@ fn decode_redirect(url: &str) -> (String, String, Option<String>) {
     flate2::read::DeflateDecoder::new(&deflated[..])
         .read_to_string(&mut xml)
         .unwrap();
-    let base = format!("{}://{}{}", url.scheme(), url.host_str().unwrap(), url.path());
+    let base = format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap(),
+        url.path()
+    );
     (base, xml, get("RelayState"))
 }
 
@@ -119,7 +147,11 @@ fn decode_redirect(url: &str) -> (String, String, Option<String>) {
 fn authn_request_round_trips_through_the_redirect_binding() {
     let sp = sp();
     let login = sp
-        .login_request(RequestId::from_random([0xa5; 16]), t0(), Some("/after login?x=1&y"))
+        .login_request(
+            RequestId::from_random([0xa5; 16]),
+            t0(),
+            Some("/after login?x=1&y"),
+        )
         .unwrap();
     assert_eq!(login.request_id.as_str(), format!("_{}", "a5".repeat(16)));
     assert_eq!(login.expires_at, t0() + secs(600));
@@ -139,7 +171,10 @@ fn authn_request_round_trips_through_the_redirect_binding() {
         req.attribute("ProtocolBinding"),
         Some("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST")
     );
-    let issuer = req.children().find(|n| n.has_tag_name((SAML, "Issuer"))).unwrap();
+    let issuer = req
+        .children()
+        .find(|n| n.has_tag_name((SAML, "Issuer")))
+        .unwrap();
     assert_eq!(issuer.text(), Some(SP_ENTITY));
 }
 
@@ -151,8 +186,14 @@ fn an_sso_url_with_a_query_keeps_it() {
     let sp = ServiceProvider::builder(SP_ENTITY, ACS, IdpMetadata::parse(&xml).unwrap())
         .build()
         .unwrap();
-    let login = sp.login_request(RequestId::from_random([1; 16]), t0(), None).unwrap();
-    assert!(login.url.starts_with("https://idp.example.com/app/x/y/sso/saml?tenant=7&SAMLRequest="));
+    let login = sp
+        .login_request(RequestId::from_random([1; 16]), t0(), None)
+        .unwrap();
+    assert!(
+        login
+            .url
+            .starts_with("https://idp.example.com/app/x/y/sso/saml?tenant=7&SAMLRequest=")
+    );
     assert!(!login.url.contains("RelayState"));
 }
 
@@ -172,7 +213,9 @@ fn builder_refuses_configurations_that_cannot_work() {
         other => panic!("expected a config error, got {other:?}"),
     };
     assert!(config(ServiceProvider::builder(" ", ACS, metadata()).build()).contains("entity ID"));
-    assert!(config(ServiceProvider::builder(SP_ENTITY, "/acs", metadata()).build()).contains("ACS URL"));
+    assert!(
+        config(ServiceProvider::builder(SP_ENTITY, "/acs", metadata()).build()).contains("ACS URL")
+    );
     assert!(config(sp_builder().clock_skew(secs(3600)).build()).contains("NTP"));
     assert!(config(sp_builder().max_response_bytes(10).build()).contains("1 KiB"));
     assert!(config(sp_builder().request_lifetime(secs(0)).build()).contains("lifetime"));

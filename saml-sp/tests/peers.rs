@@ -10,6 +10,8 @@
 //! This is where a bug shared by the sandbox's signing and the SP's verification (both
 //! xml-sec) would show. Skips, saying how to install the peer, unless `REQUIRE_PEERS=1`.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 mod common;
 
 use common::*;
@@ -19,8 +21,13 @@ use serde_json::{Value, json};
 
 fn peer(items: Vec<Value>) -> Option<Vec<Value>> {
     let python = test_support::peer_python("saml-sp interop (signxml)", &["signxml"])?;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/signxml_peer.py");
-    let out = test_support::run_peer(&python, &script, json!({ "items": items }).to_string().as_bytes());
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/signxml_peer.py");
+    let out = test_support::run_peer(
+        &python,
+        &script,
+        json!({ "items": items }).to_string().as_bytes(),
+    );
     assert!(
         out.status.success(),
         "peer failed: {}",
@@ -31,7 +38,12 @@ fn peer(items: Vec<Value>) -> Option<Vec<Value>> {
 
 #[test]
 fn the_sp_accepts_responses_signxml_signed() {
-    let cases = [("assertion", "sha256"), ("response", "sha256"), ("assertion", "sha512"), ("response", "sha512")];
+    let cases = [
+        ("assertion", "sha256"),
+        ("response", "sha256"),
+        ("assertion", "sha512"),
+        ("response", "sha512"),
+    ];
     let flows: Vec<Flow> = cases.iter().map(|_| flow()).collect();
     let items = cases
         .iter()
@@ -45,7 +57,9 @@ fn the_sp_accepts_responses_signxml_signed() {
     for ((case, mut f), answer) in cases.iter().zip(flows).zip(answers) {
         assert_eq!(answer["ok"], true, "{case:?}: {answer}");
         let xml = answer["xml"].as_str().unwrap();
-        let login = f.post(xml).unwrap_or_else(|e| panic!("{case:?}: {e}\n{xml}"));
+        let login = f
+            .post(xml)
+            .unwrap_or_else(|e| panic!("{case:?}: {e}\n{xml}"));
         assert_eq!(login.name_id, "alice@example.com", "{case:?}");
         assert_eq!(login.groups(), ["Everyone", "Portal Admins"], "{case:?}");
 
@@ -53,17 +67,40 @@ fn the_sp_accepts_responses_signxml_signed() {
         let mut f = flow();
         let forged = xml.replace("alice@example.com", "admin@example.com");
         let e = f.post(&forged).expect_err("a changed value");
-        assert!(matches!(e, SamlError::ContentModified { .. }), "{case:?}: {e:?}");
+        assert!(
+            matches!(e, SamlError::ContentModified { .. }),
+            "{case:?}: {e:?}"
+        );
     }
 }
 
 #[test]
 fn signxml_verifies_responses_the_sandbox_signed() {
     let cases = [
-        (Signing::Assertion, SignatureAlg::RsaSha256, "sha256", "Assertion"),
-        (Signing::Response, SignatureAlg::RsaSha256, "sha256", "Response"),
-        (Signing::Assertion, SignatureAlg::RsaSha512, "sha512", "Assertion"),
-        (Signing::Response, SignatureAlg::RsaSha512, "sha512", "Response"),
+        (
+            Signing::Assertion,
+            SignatureAlg::RsaSha256,
+            "sha256",
+            "Assertion",
+        ),
+        (
+            Signing::Response,
+            SignatureAlg::RsaSha256,
+            "sha256",
+            "Response",
+        ),
+        (
+            Signing::Assertion,
+            SignatureAlg::RsaSha512,
+            "sha512",
+            "Assertion",
+        ),
+        (
+            Signing::Response,
+            SignatureAlg::RsaSha512,
+            "sha512",
+            "Response",
+        ),
     ];
     let mut items = Vec::new();
     for (signing, alg, name, _) in cases {
@@ -83,7 +120,15 @@ fn signxml_verifies_responses_the_sandbox_signed() {
         assert_eq!(genuine["ok"], true, "{name} {element}: {genuine}");
         assert_eq!(genuine["signed"], *element);
         assert_eq!(genuine["name_id"], "alice@example.com");
-        assert_eq!(answers[3 * i + 1]["ok"], false, "forged {element} {name} accepted by signxml");
-        assert_eq!(answers[3 * i + 2]["ok"], false, "other key {element} {name} accepted by signxml");
+        assert_eq!(
+            answers[3 * i + 1]["ok"],
+            false,
+            "forged {element} {name} accepted by signxml"
+        );
+        assert_eq!(
+            answers[3 * i + 2]["ok"],
+            false,
+            "other key {element} {name} accepted by signxml"
+        );
     }
 }

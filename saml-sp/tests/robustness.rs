@@ -1,6 +1,8 @@
 //! Whatever bytes arrive, `accept` returns an error or the genuine login, and never panics:
 //! random byte flips in the posted base64 and in the XML under it.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
 mod common;
 
 use std::sync::OnceLock;
@@ -41,7 +43,9 @@ fn check(b64: &str) {
 fn the_genuine_response_is_accepted() {
     let sp = sp();
     let mut pending = PendingLogins::new(4);
-    let login = sp.login_request(RequestId::from_random([9; 16]), t0(), Some("r1")).unwrap();
+    let login = sp
+        .login_request(RequestId::from_random([9; 16]), t0(), Some("r1"))
+        .unwrap();
     pending.insert(&login, t0()).unwrap();
     let r = sp.accept(
         &encode(&genuine().0),

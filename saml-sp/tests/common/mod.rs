@@ -1,5 +1,5 @@
 //! Shared fixtures: an Okta-shaped IdP from the sandbox and an SP that trusts it.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod xmlops;
 

@@ -24,9 +24,7 @@ mod response;
 
 use base64::Engine as _;
 
-pub use response::{
-    ResponseBuilder, SignatureAlg, Signing, encode, post_form_html, sign_xml,
-};
+pub use response::{ResponseBuilder, SignatureAlg, Signing, encode, post_form_html, sign_xml};
 
 const MD: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 const DS: &str = "http://www.w3.org/2000/09/xmldsig#";

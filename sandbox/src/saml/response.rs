@@ -130,11 +130,7 @@ impl ResponseBuilder {
     }
 
     /// Sets the two `InResponseTo` separately (`None` leaves one out).
-    pub fn in_response_to_split(
-        mut self,
-        response: Option<&str>,
-        assertion: Option<&str>,
-    ) -> Self {
+    pub fn in_response_to_split(mut self, response: Option<&str>, assertion: Option<&str>) -> Self {
         self.in_response_to = response.map(str::to_string);
         self.assertion_in_response_to = assertion.map(str::to_string);
         self
@@ -443,8 +439,8 @@ fn sign_element(
     let doc_err = |s: &str| SamlSignError::Document(s.to_string());
     // Where the template goes: after the element's Issuer (the document is ours to parse).
     let (id, insert_at) = {
-        let doc = xml_sec::Document::parse(xml)
-            .map_err(|e| SamlSignError::Document(e.to_string()))?;
+        let doc =
+            xml_sec::Document::parse(xml).map_err(|e| SamlSignError::Document(e.to_string()))?;
         let root = doc.root_element();
         let element = match target {
             Target::Response => root,
