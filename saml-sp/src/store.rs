@@ -109,10 +109,17 @@ impl PendingLogins {
     pub fn insert(&mut self, login: &LoginRedirect, now: SystemTime) -> Result<(), SamlError> {
         self.purge(now);
         let id = login.request_id.as_str();
-        if let Some(old) = self.entries.remove(id) {
-            // The same ID twice means the caller reused randomness; keep only the new one.
-            self.by_expiry.remove(&(old.expires_at, id.to_string()));
-        } else if self.entries.len() >= self.capacity {
+        if self.entries.contains_key(id) {
+            // The same ID twice means the randomness is not random: a Response to one login
+            // would complete the other. Refuse rather than guess which one is meant.
+            return Err(SamlError::Config {
+                detail: format!(
+                    "the request ID {id} is already pending: draw RequestId::from_random's bytes \
+                     from a CSPRNG"
+                ),
+            });
+        }
+        if self.entries.len() >= self.capacity {
             return Err(SamlError::PendingFull {
                 capacity: self.capacity,
             });
@@ -316,5 +323,9 @@ mod tests {
         ));
         p.insert(&login(3, None, t(1200)), t(601)).unwrap();
         assert_eq!(p.len(), 1);
+        assert!(matches!(
+            p.insert(&login(3, None, t(1200)), t(602)),
+            Err(SamlError::Config { .. })
+        ));
     }
 }

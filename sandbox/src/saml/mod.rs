@@ -226,3 +226,58 @@ pub(crate) fn escape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn values_are_escaped_not_spliced_in() {
+        let hostile = "a\"><saml2:NameID>admin@example.com</saml2:NameID><x y=\"&amp;";
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_564_800);
+        let xml = ResponseBuilder::okta(&OktaSamlApp::example(), hostile, hostile, hostile, t)
+            .in_response_to(hostile)
+            .attribute(hostile, &[hostile])
+            .to_xml();
+        let doc = xml_sec::Document::parse(&xml).expect("well-formed");
+        let saml = "urn:oasis:names:tc:SAML:2.0:assertion";
+        let name_ids: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name((saml, "NameID")))
+            .collect();
+        assert_eq!(name_ids.len(), 1);
+        assert_eq!(name_ids[0].text(), Some(hostile));
+        assert_eq!(doc.root_element().attribute("InResponseTo"), Some(hostile));
+    }
+
+    #[test]
+    fn metadata_lists_every_certificate_and_both_bindings() {
+        let app = OktaSamlApp::new("https://dev-1.okta.com/", "dev-1_app_1", "exk9");
+        let (a, b) = (
+            IdpKeys::generate("dev-1").unwrap(),
+            IdpKeys::generate("dev-1").unwrap(),
+        );
+        let xml = idp_metadata_xml(&app, &[&a, &b]);
+        let doc = xml_sec::Document::parse(&xml).expect("well-formed");
+        let certs: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name((DS, "X509Certificate")))
+            .filter_map(|n| n.text())
+            .collect();
+        assert_eq!(certs, [a.certificate_base64(), b.certificate_base64()]);
+        assert_eq!(app.entity_id(), "http://www.okta.com/exk9");
+        assert_eq!(
+            app.sso_url(),
+            "https://dev-1.okta.com/app/dev-1_app_1/exk9/sso/saml"
+        );
+        assert_eq!(xml.matches(&app.sso_url()).count(), 2);
+    }
+
+    #[test]
+    fn the_post_form_escapes_its_values() {
+        let html = post_form_html("https://sp/acs?a=1&b=2", "PHNh+/=", Some("\"><script>"));
+        assert!(html.contains(r#"action="https://sp/acs?a=1&amp;b=2""#));
+        assert!(html.contains(r#"value="&quot;&gt;&lt;script&gt;""#));
+    }
+}
