@@ -26,6 +26,7 @@ pub mod faults;
 pub mod okta;
 mod origin;
 mod people;
+pub mod saml;
 mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -1,7 +1,7 @@
 //! Test-only helpers shared by the workspace's crates.
 //!
 //! Differential tests run the official Duo and Okta clients (PyPI `duo-client`, `duo-universal`,
-//! `okta`, `jwcrypto`) as peers. They live in a virtualenv that `.ci/run` creates at
+//! `okta`, `jwcrypto`) and, for SAML, `signxml` as peers. They live in a virtualenv that `.ci/run` creates at
 //! `target/peers/venv`; `PEERS_PYTHON` may name another interpreter. With `REQUIRE_PEERS=1` (as
 //! in CI) a missing peer is a test failure; without it the test prints that it skipped and how to
 //! install the peers, so `cargo test --workspace` still passes on a bare machine.
@@ -24,7 +24,7 @@ use std::process::Command;
 
 /// The command that installs the peers, printed when a peer is missing.
 pub const INSTALL_HINT: &str = "install the peers with `bash .ci/install-peers` \
-     (creates target/peers/venv with duo-client, duo-universal, okta, jwcrypto), \
+     (creates target/peers/venv with duo-client, duo-universal, okta, jwcrypto, signxml), \
      or point PEERS_PYTHON at a Python that has them";
 
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
