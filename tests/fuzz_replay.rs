@@ -43,3 +43,8 @@ fn keys() {
 fn sync_configs() {
     replay("sync_config", targets::sync_config);
 }
+
+#[test]
+fn saml_responses() {
+    replay("saml_response", targets::saml_response);
+}

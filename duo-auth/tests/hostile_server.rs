@@ -171,6 +171,42 @@ async fn the_universal_prompt_follows_no_redirect_either() {
     }
 }
 
+#[tokio::test]
+async fn the_universal_prompt_keeps_its_own_limits() {
+    use duo_auth::universal::{UniversalClient, UniversalError};
+    let prompt = |host: &str| {
+        UniversalClient::builder(
+            "DIXXXXXXXXXXXXXXXXXX",
+            "a".repeat(40),
+            host,
+            "https://portal.example/duo-callback",
+        )
+        .loopback_http(true)
+        .limits(limits())
+        .build()
+        .unwrap()
+    };
+    let huge = serve(hostile::huge_body(1 << 30)).await;
+    let endless = serve(hostile::endless_body()).await;
+    let stalled = serve(hostile::stalled_body()).await;
+    for (server, case) in [(&huge, "huge"), (&endless, "endless")] {
+        let (err, _) = ends_in_error(prompt(&server.host).health_check()).await;
+        assert!(
+            matches!(
+                err,
+                UniversalError::Http(Error::BodyTooLarge { limit: 1_048_576 })
+            ),
+            "{case}: {err:?}"
+        );
+    }
+    let (err, _) =
+        ends_in_error(prompt(&stalled.host).exchange_code("a-code", "jane.doe", None)).await;
+    assert!(
+        matches!(err, UniversalError::Http(Error::Stalled { after }) if after == Duration::from_millis(300)),
+        "{err:?}"
+    );
+}
+
 /// Records the retry waits and moves its clock by them, so a schedule of minutes runs at once.
 #[derive(Debug, Default)]
 struct Clock {

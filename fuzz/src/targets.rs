@@ -69,3 +69,30 @@ pub fn sync_config(data: &[u8]) {
     let _ = text.parse::<role_sync::SyncInterval>();
     let _ = serde_json::from_str::<role_sync::Mapping>(text);
 }
+
+/// SAML: a Response as the IdP posts it (the bytes are the XML, base64-encoded here as the
+/// browser would post it, and also taken as the posted text itself), checked by the SP of the
+/// crate's documentation against a pending request, as the ACS would; and the bytes as IdP
+/// metadata.
+pub fn saml_response(data: &[u8]) {
+    use base64::Engine as _;
+    use saml_sp::doc_support::service_provider;
+    use saml_sp::{PendingLogins, ReplayCache, RequestId};
+
+    let text = String::from_utf8_lossy(data);
+    let _ = saml_sp::IdpMetadata::parse(&text);
+    let (sp, started) = service_provider();
+    let posted = base64::engine::general_purpose::STANDARD.encode(data);
+    for form in [posted.as_str(), text.as_ref()] {
+        let mut pending = PendingLogins::new(4);
+        let mut replay = ReplayCache::new(4);
+        let Ok(login) = sp.login_request(RequestId::from_random([0x2a; 16]), started, None) else {
+            return;
+        };
+        if pending.insert(&login, started).is_err() {
+            return;
+        }
+        let now = started + std::time::Duration::from_secs(20);
+        let _ = sp.accept(form, None, now, &mut pending, &mut replay);
+    }
+}

@@ -80,9 +80,19 @@ pub struct UniversalClientBuilder {
     http: Option<reqwest::Client>,
     runtime: Arc<dyn Runtime>,
     loopback_http: bool,
+    limits: crate::transport::Limits,
 }
 
 impl UniversalClientBuilder {
+    /// The bounds of every call, as on the other Duo clients: the largest body read, how long
+    /// a body may stall, the connect timeout (see [`Limits`](crate::transport::Limits) for the
+    /// defaults). The Universal Prompt's calls are never retried, so the call budget and page
+    /// bound do not apply.
+    pub fn limits(mut self, limits: crate::transport::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The timeout of each request (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -130,7 +140,8 @@ impl UniversalClientBuilder {
         let http = match self.http {
             Some(c) => c,
             // A connect timeout and no redirects, as for the other Duo clients.
-            None => crate::transport::Limits::default()
+            None => self
+                .limits
                 .http_client()
                 .map_err(|e| UniversalConfigError::HttpClient(e.to_string()))?,
         };
@@ -140,6 +151,7 @@ impl UniversalClientBuilder {
             timeout: self.timeout,
             user_agent: self.user_agent,
             runtime: self.runtime,
+            limits: self.limits,
         })
     }
 }
@@ -154,6 +166,7 @@ pub struct UniversalClient {
     timeout: Duration,
     user_agent: String,
     runtime: Arc<dyn Runtime>,
+    limits: crate::transport::Limits,
 }
 
 impl UniversalClient {
@@ -176,6 +189,7 @@ impl UniversalClient {
             http: None,
             runtime: Arc::new(TokioRuntime),
             loopback_http: false,
+            limits: crate::transport::Limits::default(),
         }
     }
 
@@ -249,6 +263,6 @@ impl UniversalClient {
             .header(reqwest::header::USER_AGENT, &self.user_agent)
             .header(reqwest::header::ACCEPT, "application/json")
             .form(form);
-        crate::transport::read_response(request, self.timeout, &Default::default()).await
+        crate::transport::read_response(request, self.timeout, &self.limits).await
     }
 }
