@@ -15,6 +15,9 @@
 //! * [`client`]: [`OktaClient`]: token cache, DPoP nonces, retries and rate limits.
 //! * [`groups`], [`model`]: groups and members as streams, typed [`Group`] and [`User`], and a
 //!   complete-or-error [`DirectorySnapshot`].
+//! * [`access`]: users (search, filter, `lastLogin`), a user's groups, the System Log (a walk
+//!   and a poll), app assignments, and the escape hatches [`OktaClient::get`] and
+//!   [`OktaClient::pages`] for any other read.
 //! * [`runtime`]: the injectable clock, timer and randomness.
 //!
 //! Token cache: one token fetch serves every concurrent caller. A token is replaced ahead of
@@ -47,6 +50,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod access;
 pub mod assertion;
 mod b64;
 pub mod client;
@@ -62,6 +66,7 @@ pub mod model;
 pub mod rate_limit;
 pub mod runtime;
 
+pub use access::{AppGroup, AppUser, LogEvent, LogPoll, LogQuery, UserQuery};
 pub use client::{Limits, OktaClient, OktaClientBuilder, TokenInfo, TokenType};
 pub use credentials::{ApiToken, Credentials, Dpop, PrivateKeyJwt};
 pub use domain::OktaDomain;
