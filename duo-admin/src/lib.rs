@@ -1,5 +1,7 @@
 //! Duo Admin API client: users, phones, groups, group members and admins, every page of them,
-//! as streams.
+//! as streams; the authentication and administrator logs as resumable, paced walks
+//! ([`logs`]); account information; and [`AdminClient::get`] / [`AdminClient::pages`] for any
+//! other read.
 //!
 //! Built on `duo-auth`'s transport: requests are signed with v5 (required by `/admin/v2`), 429s
 //! are retried on Duo's schedule, errors are `duo_auth::Error` with Duo's own code and message.
