@@ -99,7 +99,7 @@ async fn users_search_filter_paging_and_faults() {
         .users(&UserQuery::new().filter(format!(r#"profile.login eq "{}""#, someone.login)))
         .await
         .unwrap();
-    assert_eq!(ids(&by_login), [someone.id.clone()]);
+    assert_eq!(ids(&by_login), std::slice::from_ref(&someone.id));
     let recent = client
         .users(&UserQuery::new().search(r#"lastUpdated gt "2021-01-01T00:00:00.000Z""#))
         .await

@@ -178,7 +178,7 @@ impl Logs {
             }
             if i % 4 == 1 {
                 let r = mix(seed ^ 0xDA ^ i as u64);
-                let (os, family) = if r % 2 == 0 {
+                let (os, family) = if r.is_multiple_of(2) {
                     ("macOS 14.4", "macOS")
                 } else {
                     ("Windows 11", "Windows")
@@ -375,7 +375,7 @@ impl Logs {
         }
         // Every 50th second holds two identical events (the 2nd and 3rd): a client that drops
         // "duplicates" by content alone would lose one.
-        let twin = (p / TIE) % 50 == 0 && p % TIE == 2;
+        let twin = (p / TIE).is_multiple_of(50) && p % TIE == 2;
         let r = mix(self.seed ^ 0xAD ^ if twin { p - 1 } else { p } as u64);
         let user = &self.users[(r % self.users.len() as u64) as usize];
         let (action, description) = match (r >> 8) % 4 {
