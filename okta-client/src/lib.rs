@@ -19,6 +19,8 @@
 //!   and a poll), app assignments, and the escape hatches [`OktaClient::get`] and
 //!   [`OktaClient::pages`] for any other read.
 //! * [`runtime`]: the injectable clock, timer and randomness.
+//! * `directory` (feature `role-sync`): mapped Okta groups into a `role_sync::Directory`
+//!   (group names resolved to ids, ambiguous names refused, statuses mapped).
 //!
 //! Token cache: one token fetch serves every concurrent caller. A token is replaced ahead of
 //! its expiry ([`OktaClientBuilder::refresh_ahead`]); while it is still valid, only the caller
@@ -55,6 +57,9 @@ pub mod assertion;
 mod b64;
 pub mod client;
 pub mod credentials;
+#[cfg(feature = "role-sync")]
+#[cfg_attr(docsrs, doc(cfg(feature = "role-sync")))]
+pub mod directory;
 pub mod domain;
 pub mod dpop;
 pub mod error;
