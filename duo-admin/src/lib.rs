@@ -1,5 +1,7 @@
 //! Duo Admin API client: users, phones, groups, group members and admins, every page of them,
-//! as streams.
+//! as streams; the authentication and administrator logs as resumable, paced walks
+//! ([`logs`]); account information; and [`AdminClient::get`] / [`AdminClient::pages`] for any
+//! other read.
 //!
 //! Built on `duo-auth`'s transport: requests are signed with v5 (required by `/admin/v2`), 429s
 //! are retried on Duo's schedule, errors are `duo_auth::Error` with Duo's own code and message.
@@ -24,6 +26,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod import;
+pub mod logs;
 pub mod models;
 pub mod pacing;
 mod paging;
@@ -41,9 +44,13 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use logs::{
+    AdminLogCheckpoint, AdminLogEvent, AdminLogWalk, AuthLogCheckpoint, AuthLogEvent, AuthLogWalk,
+    LogPacing, LogWindow,
+};
 pub use models::{
-    Admin, Capability, Group, GroupMember, NewUser, Phone, Token, User, UserStatus,
-    WebAuthnCredential,
+    Admin, BypassCode, Capability, DesktopAuthenticator, Group, GroupMember, InfoSummary, NewUser,
+    Phone, Token, User, UserStatus, WebAuthnCredential,
 };
 
 /// The default user agent.
@@ -98,6 +105,46 @@ pub enum Error {
     /// down).
     #[error("a page request was cancelled (the runtime is shutting down)")]
     Cancelled,
+    /// A log's `next_offset` cursor did not move forward: following it would loop or repeat
+    /// events.
+    #[error("paging {path}: next_offset {next} does not advance past {cursor}")]
+    CursorDidNotAdvance {
+        /// The endpoint.
+        path: String,
+        /// The cursor requested (`ts,txid`).
+        cursor: String,
+        /// The cursor Duo returned.
+        next: String,
+    },
+    /// A log walk resumed from a checkpoint found the log changed where the checkpoint points
+    /// (the events it handed over are not there any more): resuming could skip or repeat events.
+    #[error("resuming {path} from a checkpoint: {reason}")]
+    CheckpointMismatch {
+        /// The endpoint.
+        path: String,
+        /// What did not match.
+        reason: String,
+    },
+    /// The administrator log holds more events within two seconds than one answer carries
+    /// (1,000): asking from a timestamp cannot get past them.
+    #[error(
+        "{path}: more than 1000 events around timestamp {timestamp}; the log cannot be paged past them"
+    )]
+    LogStuck {
+        /// The endpoint.
+        path: String,
+        /// The timestamp (seconds) the walk is stuck at.
+        timestamp: u64,
+    },
+    /// A path given to [`AdminClient::get`] or [`AdminClient::pages`] is not a path of the
+    /// API host: the signed request goes only to the configured host.
+    #[error("{path:?} is not an Admin API path: {reason}")]
+    InvalidPath {
+        /// The path given.
+        path: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -136,10 +183,18 @@ pub struct AdminClientBuilder {
     page_size: Option<u32>,
     page_retries: u32,
     pacing: Option<pacing::Pacing>,
+    log_pacing: logs::LogPacing,
     prefetch: bool,
 }
 
 impl AdminClientBuilder {
+    /// How often the log endpoints may be asked (default: at most once a minute each, as Duo
+    /// asks; see [`logs`]). Applies to log walks whether or not [`pacing`](Self::pacing) is on.
+    pub fn log_pacing(mut self, pacing: logs::LogPacing) -> Self {
+        self.log_pacing = pacing;
+        self
+    }
+
     /// Fetch the next pages of a listing while the current one is decoded (default on).
     ///
     /// Duo's `metadata.next_offset` is read from the bytes at the end (or the start) of a page's
@@ -248,6 +303,7 @@ impl AdminClientBuilder {
                 page_size: self.page_size,
                 page_retries: self.page_retries,
                 pacer: self.pacing.map(pacing::Pacer::new),
+                log_pacer: logs::LogPacer::new(self.log_pacing),
                 prefetch: self.prefetch,
             }),
         })
@@ -261,6 +317,7 @@ struct Inner {
     page_size: Option<u32>,
     page_retries: u32,
     pacer: Option<pacing::Pacer>,
+    log_pacer: logs::LogPacer,
     prefetch: bool,
 }
 
@@ -279,6 +336,7 @@ impl AdminClient {
             page_size: None,
             page_retries: 2,
             pacing: None,
+            log_pacing: logs::LogPacing::default(),
             prefetch: true,
         }
     }
@@ -320,7 +378,7 @@ impl AdminClient {
             .await?)
     }
 
-    async fn get<T: DeserializeOwned>(&self, request: Request) -> Result<T, Error> {
+    async fn call_typed<T: DeserializeOwned>(&self, request: Request) -> Result<T, Error> {
         Ok(self.call(request).await?.decode()?)
     }
 
@@ -426,7 +484,7 @@ impl AdminClient {
 
     /// Every page of a paged endpoint, as a stream (prefetching when on; see
     /// [`AdminClientBuilder::prefetch`]). Dropping the stream cancels what is in flight.
-    fn pages<T: DeserializeOwned + Send + 'static>(
+    fn typed_pages<T: DeserializeOwned + Send + 'static>(
         &self,
         path: String,
         params: Vec<(String, String)>,
@@ -485,7 +543,7 @@ impl AdminClient {
         max: u32,
     ) -> impl Stream<Item = Result<T, Error>> + Send + Unpin + 'static {
         // Boxed so that callers can `.try_next()` without pinning; one allocation per listing.
-        self.pages(path, params, max)
+        self.typed_pages(path, params, max)
             .map_ok(|page: Page<T>| futures::stream::iter(page.items.into_iter().map(Ok)))
             .try_flatten()
             .boxed()
@@ -496,7 +554,7 @@ impl AdminClient {
     pub fn user_pages(
         &self,
     ) -> impl Stream<Item = Result<Page<User>, Error>> + Send + Unpin + 'static {
-        self.pages("/admin/v1/users".into(), Vec::new(), USERS_MAX)
+        self.typed_pages("/admin/v1/users".into(), Vec::new(), USERS_MAX)
             .boxed()
     }
 
@@ -512,13 +570,13 @@ impl AdminClient {
 
     /// Users whose username *or alias* is `username` (Duo returns a list).
     pub async fn users_by_username(&self, username: &str) -> Result<Vec<User>, Error> {
-        self.get(Request::get("/admin/v1/users").param("username", username))
+        self.call_typed(Request::get("/admin/v1/users").param("username", username))
             .await
     }
 
     /// Users with this email address.
     pub async fn users_by_email(&self, email: &str) -> Result<Vec<User>, Error> {
-        self.get(Request::get("/admin/v1/users").param("email", email))
+        self.call_typed(Request::get("/admin/v1/users").param("email", email))
             .await
     }
 
@@ -554,7 +612,7 @@ impl AdminClient {
             "/admin/v1/users/{}",
             duo_auth::sign::encode_path_segment(user_id)
         );
-        self.get(Request::get(path)).await
+        self.call_typed(Request::get(path)).await
     }
 
     /// A user's phones.
@@ -611,14 +669,15 @@ impl AdminClient {
     /// Creates a user.
     pub async fn create_user(&self, user: &NewUser) -> Result<User, Error> {
         let body = serde_json::to_value(user).unwrap_or(Value::Null);
-        self.get(Request::post("/admin/v1/users").json(body)).await
+        self.call_typed(Request::post("/admin/v1/users").json(body))
+            .await
     }
 
     /// Creates several users in one request (`users` travels as a JSON *string*, as Duo wants).
     pub async fn bulk_create(&self, users: &[NewUser]) -> Result<Vec<User>, Error> {
         let list = serde_json::to_string(users).unwrap_or_else(|_| "[]".to_owned());
         let request = Request::post("/admin/v1/users/bulk_create").param("users", list);
-        self.get(request).await
+        self.call_typed(request).await
     }
 
     /// Adds a user to a group.
@@ -628,7 +687,7 @@ impl AdminClient {
             duo_auth::sign::encode_path_segment(user_id)
         );
         let _: Value = self
-            .get(Request::post(path).param("group_id", group_id))
+            .call_typed(Request::post(path).param("group_id", group_id))
             .await?;
         Ok(())
     }
@@ -638,9 +697,158 @@ impl AdminClient {
         let request = Request::post("/admin/v1/users/enroll")
             .param("username", username)
             .param("email", email);
-        let _: Value = self.get(request).await?;
+        let _: Value = self.call_typed(request).await?;
         Ok(())
     }
+
+    /// Every administrator, with their role (an alias of [`admins`](Self::admins) for access
+    /// reviews: [`Admin::role`] is Duo's role name, `Owner`, `Administrator`, `Help Desk`, …).
+    pub fn admins_with_roles(
+        &self,
+    ) -> impl Stream<Item = Result<Admin, Error>> + Send + Unpin + 'static {
+        self.admins()
+    }
+
+    /// One administrator.
+    pub async fn admin(&self, admin_id: &str) -> Result<Admin, Error> {
+        let path = format!(
+            "/admin/v1/admins/{}",
+            duo_auth::sign::encode_path_segment(admin_id)
+        );
+        self.call_typed(Request::get(path)).await
+    }
+
+    /// The account summary: counts of administrators, applications, users and telephony
+    /// credits (needs "Grant read information").
+    pub async fn info_summary(&self) -> Result<InfoSummary, Error> {
+        self.call_typed(Request::get("/admin/v1/info/summary"))
+            .await
+    }
+
+    /// A user's bypass codes (their metadata: Duo never shows a code again).
+    pub fn user_bypass_codes(
+        &self,
+        user_id: &str,
+    ) -> impl Stream<Item = Result<BypassCode, Error>> + Send + Unpin + 'static {
+        let path = format!(
+            "/admin/v1/users/{}/bypass_codes",
+            duo_auth::sign::encode_path_segment(user_id)
+        );
+        self.paged(path, Vec::new(), OTHERS_MAX)
+    }
+
+    /// Every bypass code of the account.
+    pub fn bypass_codes(
+        &self,
+    ) -> impl Stream<Item = Result<BypassCode, Error>> + Send + Unpin + 'static {
+        self.paged("/admin/v1/bypass_codes".into(), Vec::new(), OTHERS_MAX)
+    }
+
+    /// Every Duo Desktop authenticator of the account (each names its user).
+    pub fn desktop_authenticators(
+        &self,
+    ) -> impl Stream<Item = Result<DesktopAuthenticator, Error>> + Send + Unpin + 'static {
+        self.paged(
+            "/admin/v1/desktop_authenticators".into(),
+            Vec::new(),
+            OTHERS_MAX,
+        )
+    }
+
+    /// Any Admin API read the crate does not wrap: `GET path` with `params`, signed, paced and
+    /// retried like every call here, Duo's `response` member read as a `T`.
+    ///
+    /// `path` is a path on the API host (`/admin/v1/…`); anything else — a URL, another host,
+    /// a query string — is refused with [`Error::InvalidPath`] before anything is sent, so the
+    /// signed request never leaves the host it is signed for.
+    ///
+    /// ```no_run
+    /// # async fn demo(admin: duo_admin::AdminClient) -> Result<(), duo_admin::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Settings { lockout_threshold: u32 }
+    /// let s: Settings = admin.get("/admin/v1/settings", &[]).await?;
+    /// println!("lockout after {} failures", s.lockout_threshold);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<T, Error> {
+        check_path(path)?;
+        let request = Request::get(path).params(
+            params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        self.call_typed(request).await
+    }
+
+    /// Any offset-paged Admin API listing the crate does not wrap, as a stream of `T`: every
+    /// page followed through `metadata.next_offset` with the same paging, prefetch, page
+    /// retries, pacing and [`Limits::max_pages`](duo_auth::transport::Limits::max_pages) bound
+    /// as the built-in listings. Pages of 300 are asked for (the smallest of Duo's maximums)
+    /// unless [`AdminClientBuilder::page_size`] or a `limit` in `params` says otherwise.
+    /// `path` is checked as [`get`](Self::get) checks it; a refused path is the stream's only
+    /// item.
+    ///
+    /// ```no_run
+    /// # async fn demo(admin: duo_admin::AdminClient) -> Result<(), duo_admin::Error> {
+    /// use futures::TryStreamExt;
+    /// let tokens: Vec<serde_json::Value> = admin.pages("/admin/v1/tokens", &[]).try_collect().await?;
+    /// println!("{} hardware tokens", tokens.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn pages<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> impl Stream<Item = Result<T, Error>> + Send + Unpin + 'static {
+        if let Err(e) = check_path(path) {
+            return futures::stream::once(futures::future::ready(Err(e))).boxed();
+        }
+        let limit = params
+            .iter()
+            .find(|(k, _)| *k == "limit")
+            .and_then(|(_, v)| v.parse::<u32>().ok());
+        let params = params
+            .iter()
+            .filter(|(k, _)| !matches!(*k, "limit" | "offset"))
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.paged(path.to_owned(), params, limit.unwrap_or(USERS_MAX).max(1))
+            .boxed()
+    }
+}
+
+/// Refuses anything but a path on the API host: the request is signed for that host, and a URL
+/// or a scheme-relative `//host/…` would carry the signature elsewhere.
+fn check_path(path: &str) -> Result<(), Error> {
+    let refuse = |reason| {
+        Err(Error::InvalidPath {
+            path: path.to_owned(),
+            reason,
+        })
+    };
+    if !path.starts_with('/') {
+        return refuse("it must start with '/' (a URL or a relative path is not one)");
+    }
+    if path.starts_with("//") {
+        return refuse("'//' names another host");
+    }
+    if path.contains(['?', '#']) {
+        return refuse("the query goes in `params`, and a fragment is never sent");
+    }
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
+    {
+        return refuse("it holds a space, a backslash or a control character");
+    }
+    if path.split('/').any(|seg| seg == ".." || seg == ".") {
+        return refuse("dot segments would leave the path signed");
+    }
+    Ok(())
 }
 
 /// The crate's README, compiled and run as doctests so that its examples keep working.

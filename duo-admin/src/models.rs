@@ -451,6 +451,93 @@ impl NewUser {
     }
 }
 
+/// The account summary (`/admin/v1/info/summary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InfoSummary {
+    /// Administrators.
+    #[serde(default)]
+    pub admin_count: Option<u64>,
+    /// Applications (integrations).
+    #[serde(default)]
+    pub integration_count: Option<u64>,
+    /// Telephony credits left.
+    #[serde(default)]
+    pub telephony_credits_remaining: Option<u64>,
+    /// Users, those pending deletion excepted.
+    #[serde(default)]
+    pub user_count: Option<u64>,
+    /// Users pending deletion.
+    #[serde(default)]
+    pub user_pending_deletion_count: Option<u64>,
+    /// Fields this version does not model.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A user's bypass code, as listed (Duo never lists the code itself, only its metadata).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BypassCode {
+    /// Bypass code id.
+    pub bypass_code_id: String,
+    /// The administrator who created it (empty when made through the API).
+    #[serde(default)]
+    pub admin_email: Option<String>,
+    /// Created (seconds since the epoch).
+    #[serde(default)]
+    pub created: Option<u64>,
+    /// When it expires (seconds since the epoch); `None` for never.
+    #[serde(default)]
+    pub expiration: Option<u64>,
+    /// Uses left; `0` (or absent) for unlimited.
+    #[serde(default)]
+    pub reuse_count: Option<u64>,
+    /// Its user (`user_id`, `username`, …), as Duo sends it.
+    #[serde(default)]
+    pub user: Option<Value>,
+    /// Fields this version does not model.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A Duo Desktop authenticator (the device-health app registered as an authenticator).
+///
+/// Every field but the key is optional: Duo's documentation of this object is young, and what
+/// it does not promise is kept in `extra` rather than refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DesktopAuthenticator {
+    /// The authenticator's key (`DA…`).
+    pub dakey: String,
+    /// The device's name.
+    #[serde(default)]
+    pub device_name: Option<String>,
+    /// `macOS`, `Windows`, …
+    #[serde(default)]
+    pub os_family: Option<String>,
+    /// Its user (`user_id`, `username`, …), as Duo sends it.
+    #[serde(default)]
+    pub user: Option<Value>,
+    /// Fields this version does not model.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl DesktopAuthenticator {
+    /// The `user_id` of its user, when Duo names one.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.as_ref()?.get("user_id")?.as_str()
+    }
+}
+
+impl BypassCode {
+    /// The `user_id` of its user, when Duo names one.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.as_ref()?.get("user_id")?.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

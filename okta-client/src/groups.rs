@@ -82,7 +82,7 @@ impl DirectorySnapshot {
 }
 
 impl OktaClient {
-    fn api_url(&self, segments: &[&str]) -> Result<url::Url> {
+    pub(crate) fn api_url(&self, segments: &[&str]) -> Result<url::Url> {
         let mut url =
             url::Url::parse(self.inner.domain.as_str()).map_err(|_| Error::InvalidUrl {
                 url: self.inner.domain.as_str().to_string(),
@@ -232,14 +232,14 @@ impl OktaClient {
                     .append_pair("limit", &self.inner.member_page_limit.to_string());
                 String::from(url)
             });
-        self.pages(first)
+        self.page_stream(first)
     }
 
-    fn items<T: DeserializeOwned + Send + 'static>(
+    pub(crate) fn items<T: DeserializeOwned + Send + 'static>(
         &self,
         first: Result<String>,
     ) -> impl Stream<Item = Result<T>> + Send + 'static {
-        self.pages(first)
+        self.page_stream(first)
             .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
             .try_flatten()
     }
@@ -248,7 +248,7 @@ impl OktaClient {
     ///
     /// The listing runs in an `okta.list` span (`path`, then `pages` and `items` so far, updated
     /// after each page), which closes when the stream is dropped.
-    fn pages<T: DeserializeOwned + Send + 'static>(
+    pub(crate) fn page_stream<T: DeserializeOwned + Send + 'static>(
         &self,
         first: Result<String>,
     ) -> impl Stream<Item = Result<Vec<T>>> + Send + 'static {
@@ -317,7 +317,7 @@ impl OktaClient {
 
     /// Checks that a `next` link stays on the org (the token must not go elsewhere); a relative
     /// link is resolved against the org URL. The link is otherwise used verbatim.
-    fn resolve_next(&self, link: &str) -> Result<String> {
+    pub(crate) fn resolve_next(&self, link: &str) -> Result<String> {
         let origin = self.inner.domain.as_str();
         if link.starts_with('/') && !link.starts_with("//") {
             return Ok(format!("{origin}{link}"));
@@ -337,7 +337,7 @@ impl OktaClient {
     }
 }
 
-fn parse_page<T: DeserializeOwned>(raw: &Raw) -> Result<(Vec<T>, Option<String>)> {
+pub(crate) fn parse_page<T: DeserializeOwned>(raw: &Raw) -> Result<(Vec<T>, Option<String>)> {
     let items: Vec<T> = serde_json::from_slice(&raw.body).map_err(|e| Error::Decode {
         status: raw.status,
         reason: format!("not a JSON array of the expected objects: {e}"),

@@ -15,7 +15,12 @@
 //! * [`client`]: [`OktaClient`]: token cache, DPoP nonces, retries and rate limits.
 //! * [`groups`], [`model`]: groups and members as streams, typed [`Group`] and [`User`], and a
 //!   complete-or-error [`DirectorySnapshot`].
+//! * [`access`]: users (search, filter, `lastLogin`), a user's groups, the System Log (a walk
+//!   and a poll), app assignments, and the escape hatches [`OktaClient::get`] and
+//!   [`OktaClient::pages`] for any other read.
 //! * [`runtime`]: the injectable clock, timer and randomness.
+//! * `directory` (feature `role-sync`): mapped Okta groups into a `role_sync::Directory`
+//!   (group names resolved to ids, ambiguous names refused, statuses mapped).
 //!
 //! Token cache: one token fetch serves every concurrent caller. A token is replaced ahead of
 //! its expiry ([`OktaClientBuilder::refresh_ahead`]); while it is still valid, only the caller
@@ -47,10 +52,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod access;
 pub mod assertion;
 mod b64;
 pub mod client;
 pub mod credentials;
+#[cfg(feature = "role-sync")]
+#[cfg_attr(docsrs, doc(cfg(feature = "role-sync")))]
+pub mod directory;
 pub mod domain;
 pub mod dpop;
 pub mod error;
@@ -62,6 +71,7 @@ pub mod model;
 pub mod rate_limit;
 pub mod runtime;
 
+pub use access::{AppGroup, AppUser, LogEvent, LogPoll, LogQuery, UserQuery};
 pub use client::{Limits, OktaClient, OktaClientBuilder, TokenInfo, TokenType};
 pub use credentials::{ApiToken, Credentials, Dpop, PrivateKeyJwt};
 pub use domain::OktaDomain;

@@ -54,6 +54,7 @@ pub(crate) fn routes() -> Router<Arc<DuoState>> {
         .route("/admin/v2/groups/{id}/users", get(group_users))
         .route("/admin/v1/phones", get(list_phones))
         .route("/admin/v1/admins", get(list_admins))
+        .merge(super::logs::routes())
 }
 
 macro_rules! verified {
@@ -79,7 +80,7 @@ fn not_found() -> Response {
 }
 
 /// `limit`/`offset` as Duo reads them: limit defaults to `default` and is capped at `max`.
-fn paging(v: &Verified, default: usize, max: usize) -> Result<(usize, usize), Response> {
+pub(crate) fn paging(v: &Verified, default: usize, max: usize) -> Result<(usize, usize), Response> {
     let limit = match v.get("limit") {
         None => default,
         Some(s) => match s.parse::<usize>() {
@@ -99,7 +100,7 @@ fn paging(v: &Verified, default: usize, max: usize) -> Result<(usize, usize), Re
 ///
 /// Only the page's items are rendered, each straight to JSON text: listing a large account must
 /// neither serialize all of it nor build a tree of values per request.
-fn page<T>(
+pub(crate) fn page<T>(
     state: &DuoState,
     call: &Call,
     items: Vec<T>,
@@ -534,7 +535,11 @@ async fn add_user_to_group(State(state): S, Path(id): Path<String>, call: Call) 
         return not_found();
     };
     if !account.users[i].groups.contains(&group_id) {
-        account.users[i].groups.push(group_id);
+        let username = account.users[i].username.clone();
+        account.users[i].groups.push(group_id.clone());
+        account
+            .logs
+            .record_admin("group_add_user", &username, &json!({"group_id": group_id}));
     }
     super::envelope::ok(Value::String(String::new()))
 }
@@ -654,6 +659,11 @@ fn insert(account: &mut Account, user: User) -> Result<Value, Response> {
         ));
     }
     let json = user_json(account, &user);
+    account.logs.record_admin(
+        "user_create",
+        &user.username,
+        &json!({"email": user.email, "realname": user.realname, "status": user.status}),
+    );
     account.users.push(user);
     Ok(json)
 }
@@ -738,6 +748,11 @@ async fn enroll_user(State(state): S, call: Call) -> Response {
         Ok(u) => u,
         Err(r) => return r,
     };
+    account.logs.record_admin(
+        "user_create",
+        &user.username,
+        &json!({"email": user.email, "enroll": true}),
+    );
     account.users.push(user);
     super::envelope::ok(Value::String(random_id(20)))
 }

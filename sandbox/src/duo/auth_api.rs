@@ -348,8 +348,23 @@ async fn preauth(State(state): S, call: Call) -> Response {
     }))
 }
 
-/// The final answer of a push or phone transaction.
-fn final_answer(outcome: Outcome, account: &mut super::state::Account, user_id: &str) -> Value {
+/// The final answer of a push, phone or passcode transaction, logged in the authentication log
+/// (once per transaction: `auth_status` may be asked again after the answer).
+fn final_answer(
+    outcome: Outcome,
+    account: &mut super::state::Account,
+    user_id: &str,
+    factor: &str,
+    txid: Option<&str>,
+) -> Value {
+    let (result, reason) = match (outcome, factor) {
+        (Outcome::Allow, "passcode") => ("success", "valid_passcode"),
+        (Outcome::Allow, _) => ("success", "user_approved"),
+        (Outcome::Deny, "passcode") => ("denied", "invalid_passcode"),
+        (Outcome::Deny, _) => ("denied", "user_cancelled"),
+        (Outcome::Timeout, _) => ("denied", "no_response"),
+    };
+    super::logs::record_auth(account, user_id, factor, result, reason, txid);
     match outcome {
         Outcome::Allow => {
             let token = random_id(32);
@@ -377,7 +392,7 @@ async fn auth(State(state): S, call: Call) -> Response {
         return invalid("factor");
     };
     let is_async = matches!(v.get("async").as_deref(), Some("1" | "true"));
-    let (txid, user_id) = {
+    let (txid, user_id, log_factor) = {
         let mut account = state.account();
         let index = match find_user(&account, &v) {
             Ok(Some(i)) => i,
@@ -387,11 +402,32 @@ async fn auth(State(state): S, call: Call) -> Response {
         let user = account.users[index].clone();
         match user.status.as_str() {
             "bypass" => {
+                super::logs::record_auth(
+                    &mut account,
+                    &user.user_id,
+                    "n/a",
+                    "success",
+                    "bypass_user",
+                    None,
+                );
                 return ok(
                     json!({"result": "allow", "status": "bypass", "status_msg": "Allowing user in bypass mode"}),
                 );
             }
             "disabled" | "locked out" => {
+                let reason = if user.status == "disabled" {
+                    "user_disabled"
+                } else {
+                    "locked_out"
+                };
+                super::logs::record_auth(
+                    &mut account,
+                    &user.user_id,
+                    "n/a",
+                    "denied",
+                    reason,
+                    None,
+                );
                 return ok(
                     json!({"result": "deny", "status": "deny", "status_msg": "Your account is disabled"}),
                 );
@@ -422,8 +458,22 @@ async fn auth(State(state): S, call: Call) -> Response {
                     return invalid("passcode");
                 };
                 let answer = if passcode == user.passcode {
-                    final_answer(Outcome::Allow, &mut account, &user.user_id)
+                    final_answer(
+                        Outcome::Allow,
+                        &mut account,
+                        &user.user_id,
+                        "passcode",
+                        None,
+                    )
                 } else {
+                    super::logs::record_auth(
+                        &mut account,
+                        &user.user_id,
+                        "passcode",
+                        "denied",
+                        "invalid_passcode",
+                        None,
+                    );
                     json!({"result": "deny", "status": "deny", "status_msg": "Incorrect passcode. Please try again."})
                 };
                 return ok(answer);
@@ -453,10 +503,11 @@ async fn auth(State(state): S, call: Call) -> Response {
                 outcome,
                 after,
                 user_id: user.user_id.clone(),
+                factor: log_factor(factor),
                 polled: false,
             },
         );
-        (txid, user.user_id)
+        (txid, user.user_id, log_factor(factor))
     };
     if is_async {
         return ok(json!({"txid": txid}));
@@ -470,14 +521,26 @@ async fn auth(State(state): S, call: Call) -> Response {
         let remaining = {
             let mut account = state.account();
             let Some(tx) = account.transactions.get(&txid) else {
-                return ok(final_answer(Outcome::Timeout, &mut account, &user_id));
+                return ok(final_answer(
+                    Outcome::Timeout,
+                    &mut account,
+                    &user_id,
+                    log_factor,
+                    Some(&txid),
+                ));
             };
             let due = tx.started + tx.after;
             let now = Instant::now();
             if now >= due {
                 let outcome = tx.outcome;
                 account.transactions.remove(&txid);
-                return ok(final_answer(outcome, &mut account, &user_id));
+                return ok(final_answer(
+                    outcome,
+                    &mut account,
+                    &user_id,
+                    log_factor,
+                    Some(&txid),
+                ));
             }
             due - now
         };
@@ -485,6 +548,16 @@ async fn auth(State(state): S, call: Call) -> Response {
             () = tokio::time::sleep(remaining) => {}
             () = answered => {}
         }
+    }
+}
+
+/// The authentication log's name of an Auth API factor.
+fn log_factor(factor: &str) -> &'static str {
+    match factor {
+        "push" => "duo_push",
+        "phone" => "phone_call",
+        "sms" => "sms_passcode",
+        _ => "passcode",
     }
 }
 
@@ -528,7 +601,13 @@ async fn auth_status(State(state): S, call: Call) -> Response {
             let due = tx.started + tx.after;
             let now = Instant::now();
             if now >= due {
-                return ok(final_answer(tx.outcome, &mut account, &tx.user_id));
+                return ok(final_answer(
+                    tx.outcome,
+                    &mut account,
+                    &tx.user_id,
+                    tx.factor,
+                    Some(&txid),
+                ));
             }
             // The first poll answers at once ("pushed"); later ones are held until something
             // changes, as Duo's long-polling does.

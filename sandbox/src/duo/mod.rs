@@ -13,6 +13,7 @@
 mod admin_api;
 mod auth_api;
 pub(crate) mod envelope;
+mod logs;
 mod state;
 mod universal;
 mod verify;
@@ -83,6 +84,8 @@ impl DuoState {
             "DI",
             AppKind::Admin(HashSet::from([AdminPermission::ReadResource])),
         );
+        let mut account = state::generate(spec);
+        account.logs = logs::Logs::generate(spec.seed, &account, auth_ikey.clone());
         Self {
             apps,
             auth_ikey,
@@ -90,7 +93,7 @@ impl DuoState {
             limited_admin_ikey,
             universal_client_id: format!("DI{}", crate::random_id(18).to_ascii_uppercase()),
             universal_secret: state::secret(),
-            account: Mutex::new(state::generate(spec)),
+            account: Mutex::new(account),
             faults: Mutex::new(None),
             in_flight: AtomicU64::new(0),
             waiting_polls: AtomicU64::new(0),

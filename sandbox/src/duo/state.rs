@@ -172,6 +172,8 @@ pub(crate) struct Transaction {
     pub(crate) outcome: Outcome,
     pub(crate) after: Duration,
     pub(crate) user_id: String,
+    /// The factor (`duo_push`, `phone_call`), as the authentication log names it.
+    pub(crate) factor: &'static str,
     /// Whether `auth_status` has answered once (later polls are held until a change).
     pub(crate) polled: bool,
 }
@@ -259,6 +261,8 @@ pub(crate) struct Account {
     /// listed and remade after any of them changes.
     pub(crate) rendered_users: super::admin_api::RenderedUsers,
     pub(crate) admins: Vec<Admin>,
+    /// The authentication and administrator logs, bypass codes and Duo Desktop authenticators.
+    pub(crate) logs: super::logs::Logs,
     pub(crate) transactions: HashMap<String, Transaction>,
     pub(crate) enrollments: HashMap<String, Enrollment>,
     pub(crate) trusted_devices: HashMap<String, (String, u64)>,

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
-use super::apps::{GROUPS_READ, USERS_READ};
+use super::apps::{APPS_READ, GROUPS_READ, LOGS_READ, USERS_READ};
 use super::dpop::{self, Expect};
 use super::jose::Alg;
 use super::search::Expr;
@@ -583,6 +583,273 @@ pub(crate) async fn get_user(
             kind: "User",
         })?;
         Ok(json_response(StatusCode::OK, body))
+    })
+}
+
+// ----- access review: users, users' groups, the System Log, app assignments -----
+
+/// Users: `limit` default and maximum (Okta: 200 / 200).
+const USERS_LIMIT: (usize, usize) = (200, 200);
+/// A `q` query on users returns at most this many by default, unpaged (Okta: 10).
+const USERS_QUERY_LIMIT: usize = 10;
+/// System Log: `limit` default and maximum (Okta: 100 / 1000).
+const LOGS_LIMIT: (usize, usize) = (100, 1000);
+/// App users: `limit` default and maximum (Okta: 50 / 500).
+const APP_USERS_LIMIT: (usize, usize) = (50, 500);
+/// App groups: `limit` default and maximum (Okta: 20 / 200).
+const APP_GROUPS_LIMIT: (usize, usize) = (20, 200);
+
+/// The routes of the access-review reads (merged into the Okta router).
+pub(crate) fn access_routes() -> axum::Router<Ctx> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/api/v1/users", get(list_users))
+        .route("/api/v1/users/{id}/groups", get(user_groups))
+        .route("/api/v1/logs", get(list_logs))
+        .route("/api/v1/apps/{id}/users", get(app_users))
+        .route("/api/v1/apps/{id}/groups", get(app_groups))
+}
+
+/// Every attribute an expression names is in `allowed` (else Okta's E0000031).
+fn only_attrs(expr: &Expr, allowed: &[&str]) -> bool {
+    match expr {
+        Expr::Or(v) | Expr::And(v) => v.iter().all(|e| only_attrs(e, allowed)),
+        Expr::Cmp { attr, .. } => allowed.contains(&attr.as_str()),
+    }
+}
+
+/// `search` and `filter`, parsed and checked against the attributes the endpoint knows.
+fn expressions(pairs: &[(String, String)], allowed: &[&str]) -> Result<Vec<Expr>, ApiError> {
+    let mut out = Vec::new();
+    for name in ["search", "filter"] {
+        if let Some(expr) = param(pairs, name).filter(|e| !e.trim().is_empty()) {
+            let expr = Expr::parse(expr).map_err(|_| ApiError::Search)?;
+            if !only_attrs(&expr, allowed) {
+                return Err(ApiError::Search);
+            }
+            out.push(expr);
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /api/v1/users`: `search` / `filter` (the [`super::search`] expressions over
+/// `directory::USER_SEARCH_ATTRS`), `q` (a name, email or login prefix, not paged), `limit`,
+/// `after`.
+pub(crate) async fn list_users(
+    State(ctx): State<Ctx>,
+    origin: Origin,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    handle(&ctx, &origin, &method, &uri, &headers, USERS_READ, |call| {
+        let pairs = query_pairs(&uri);
+        let q = param(&pairs, "q").filter(|q| !q.is_empty());
+        let limits = if q.is_some() {
+            (USERS_QUERY_LIMIT, USERS_LIMIT.1)
+        } else {
+            USERS_LIMIT
+        };
+        let limit = parse_limit(&pairs, limits)?;
+        let after = parse_after(&pairs, b'u')?;
+        let filters = expressions(&pairs, super::directory::USER_SEARCH_ATTRS)?;
+        let (body, last) = ctx
+            .state
+            .read_directory()
+            .users_page(after, limit, q, &filters, &call.base);
+        let next = if q.is_some() {
+            None
+        } else {
+            last.map(|s| encode_cursor(b'u', s))
+        };
+        let mut response = json_response(StatusCode::OK, body);
+        add_links(&ctx, &mut response, &call.base, &uri, &pairs, next);
+        Ok(response)
+    })
+}
+
+/// `GET /api/v1/users/{id}/groups` (every group, unpaged).
+pub(crate) async fn user_groups(
+    State(ctx): State<Ctx>,
+    origin: Origin,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    handle(&ctx, &origin, &method, &uri, &headers, USERS_READ, |call| {
+        let body = ctx.state.read_directory().user_groups_json(&id, &call.base);
+        let body = body.ok_or_else(|| ApiError::NotFound {
+            id: id.clone(),
+            kind: "User",
+        })?;
+        Ok(json_response(StatusCode::OK, body))
+    })
+}
+
+/// An ISO 8601 time parameter as epoch milliseconds.
+fn time_param(pairs: &[(String, String)], name: &'static str) -> Result<Option<i64>, ApiError> {
+    match param(pairs, name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => chrono::DateTime::parse_from_rfc3339(v)
+            .map(|t| Some(t.timestamp_millis()))
+            .map_err(|_| ApiError::Validation(name)),
+    }
+}
+
+/// `GET /api/v1/logs` (see [`super::syslog`] for what is served).
+pub(crate) async fn list_logs(
+    State(ctx): State<Ctx>,
+    origin: Origin,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    handle(&ctx, &origin, &method, &uri, &headers, LOGS_READ, |call| {
+        let pairs = query_pairs(&uri);
+        let limit = parse_limit(&pairs, LOGS_LIMIT)?;
+        let until = time_param(&pairs, "until")?;
+        let since = time_param(&pairs, "since")?
+            .unwrap_or_else(|| until.unwrap_or_else(super::time::now_millis) - 7 * 86_400_000);
+        if until.is_some_and(|u| u <= since) {
+            return Err(ApiError::Validation("until"));
+        }
+        match param(&pairs, "sortOrder") {
+            None | Some("ASCENDING") => {}
+            Some(_) => return Err(ApiError::Validation("sortOrder")),
+        }
+        let filters = expressions(&pairs, super::syslog::LOG_FILTER_ATTRS)?;
+        let keywords: Vec<String> = param(&pairs, "q")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let access = ctx.state.lock_access();
+        let events = &access.events;
+        let start = match param(&pairs, "after").filter(|a| !a.is_empty()) {
+            None => 0,
+            Some(c) => decode_cursor(b'l', c)
+                .and_then(|p| usize::try_from(p).ok())
+                .filter(|p| *p <= events.len())
+                .ok_or(ApiError::Validation("after"))?,
+        };
+        let mut page = Vec::new();
+        let mut scanned = start;
+        let mut more = false;
+        for (i, e) in events.iter().enumerate().skip(start) {
+            if e.published_ms < since || until.is_some_and(|u| e.published_ms >= u) {
+                scanned = i + 1;
+                continue;
+            }
+            let matches = filters
+                .iter()
+                .all(|f| f.matches(&|a| super::syslog::Access::attr(&e.json, a)))
+                && (keywords.is_empty() || {
+                    let text = e.json.to_string().to_lowercase();
+                    keywords.iter().all(|k| text.contains(k.as_str()))
+                });
+            if !matches {
+                scanned = i + 1;
+                continue;
+            }
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            page.push(&e.json);
+            scanned = i + 1;
+        }
+        // A poll (no `until`) always names a next page, to ask again later; a bounded query
+        // only while its window holds more.
+        let next = (until.is_none() || more).then(|| encode_cursor(b'l', scanned as u64));
+        let body = serde_json::to_string(&page).unwrap_or_else(|_| "[]".into());
+        drop(access);
+        let mut response = json_response(StatusCode::OK, body);
+        add_links(&ctx, &mut response, &call.base, &uri, &pairs, next);
+        Ok(response)
+    })
+}
+
+/// The portal app, if `id` names it.
+fn portal_app(ctx: &Ctx, id: &str) -> Result<super::syslog::PortalApp, ApiError> {
+    ctx.state
+        .lock_access()
+        .app
+        .clone()
+        .filter(|a| a.id == id)
+        .ok_or_else(|| ApiError::NotFound {
+            id: id.to_owned(),
+            kind: "AppInstance",
+        })
+}
+
+/// `GET /api/v1/apps/{id}/users`: the users the app's groups give it.
+pub(crate) async fn app_users(
+    State(ctx): State<Ctx>,
+    origin: Origin,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    handle(&ctx, &origin, &method, &uri, &headers, APPS_READ, |call| {
+        let app = portal_app(&ctx, &id)?;
+        let pairs = query_pairs(&uri);
+        let limit = parse_limit(&pairs, APP_USERS_LIMIT)?;
+        let after = parse_after(&pairs, b'a')?;
+        let groups: Vec<String> = app.groups.iter().map(|(g, _)| g.clone()).collect();
+        let (body, last) = ctx
+            .state
+            .read_directory()
+            .app_users_page(&app.id, &groups, after, limit, &call.base);
+        let mut response = json_response(StatusCode::OK, body);
+        let next = last.map(|s| encode_cursor(b'a', s));
+        add_links(&ctx, &mut response, &call.base, &uri, &pairs, next);
+        Ok(response)
+    })
+}
+
+/// `GET /api/v1/apps/{id}/groups`: the app's group assignments.
+pub(crate) async fn app_groups(
+    State(ctx): State<Ctx>,
+    origin: Origin,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    handle(&ctx, &origin, &method, &uri, &headers, APPS_READ, |call| {
+        let app = portal_app(&ctx, &id)?;
+        let pairs = query_pairs(&uri);
+        let limit = parse_limit(&pairs, APP_GROUPS_LIMIT)?;
+        let start = parse_after(&pairs, b'p')?.map_or(0, |a| a.saturating_add(1));
+        let base = &call.base;
+        let listed: Vec<serde_json::Value> = app
+            .groups
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(start).unwrap_or(usize::MAX))
+            .take(limit)
+            .map(|(i, (g, at))| {
+                serde_json::json!({
+                    "id": g,
+                    "lastUpdated": super::time::iso8601(*at),
+                    "priority": i,
+                    "profile": {},
+                    "_links": {
+                        "app": {"href": format!("{base}/api/v1/apps/{}", app.id)},
+                        "group": {"href": format!("{base}/api/v1/groups/{g}")},
+                    },
+                })
+            })
+            .collect();
+        let end = start as usize + listed.len();
+        let next = (end < app.groups.len()).then(|| encode_cursor(b'p', end as u64 - 1));
+        let body = serde_json::to_string(&listed).unwrap_or_else(|_| "[]".into());
+        let mut response = json_response(StatusCode::OK, body);
+        add_links(&ctx, &mut response, base, &uri, &pairs, next);
+        Ok(response)
     })
 }
 

@@ -38,6 +38,10 @@ pub(crate) const KNOWN_SCOPES: &[&str] = &[
 pub(crate) const GROUPS_READ: &str = "okta.groups.read";
 /// Reading users.
 pub(crate) const USERS_READ: &str = "okta.users.read";
+/// Reading the System Log.
+pub(crate) const LOGS_READ: &str = "okta.logs.read";
+/// Reading apps and their assignments.
+pub(crate) const APPS_READ: &str = "okta.apps.read";
 
 /// One registered key of a service app: its private parts for the client, its public JWK as
 /// registered at Okta.
@@ -315,7 +319,13 @@ fn client_id() -> String {
 /// The four service apps.
 pub(crate) fn generate_apps() -> Result<Vec<App>, KeyGenError> {
     let m = key_material()?;
-    let both = vec![GROUPS_READ.to_owned(), USERS_READ.to_owned()];
+    // The access-review reads too: the System Log and app assignments.
+    let both = vec![
+        GROUPS_READ.to_owned(),
+        USERS_READ.to_owned(),
+        LOGS_READ.to_owned(),
+        APPS_READ.to_owned(),
+    ];
     let make = |name: &str,
                 scopes: Vec<String>,
                 dpop: bool,

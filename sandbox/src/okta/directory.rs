@@ -1001,6 +1001,212 @@ fn generated_user(person: &Person, rng: &mut StdRng) -> UserRec {
     }
 }
 
+// ----- the Users API, users' groups, app assignments and sign-ins (access review) -----
+
+/// The attributes `search` and `filter` may name on users (anything else is Okta's E0000031).
+pub(crate) const USER_SEARCH_ATTRS: &[&str] = &[
+    "id",
+    "status",
+    "created",
+    "activated",
+    "statusChanged",
+    "lastLogin",
+    "lastUpdated",
+    "passwordChanged",
+    "type.id",
+    "profile.login",
+    "profile.email",
+    "profile.firstName",
+    "profile.lastName",
+    "profile.department",
+    "profile.employeeNumber",
+];
+
+impl UserRec {
+    /// The value of a search attribute (see [`USER_SEARCH_ATTRS`]).
+    fn attr(&self, name: &str, user_type: &str) -> Option<Cow<'_, str>> {
+        let t = |ms: Option<i64>| ms.map(|m| Cow::Owned(iso8601(m)));
+        match name {
+            "id" => Some(Cow::Borrowed(self.id.as_str())),
+            "status" => Some(Cow::Borrowed(self.status.as_str())),
+            "created" => t(Some(self.created)),
+            "activated" => t(self.activated),
+            "statusChanged" => t(self.status_changed),
+            "lastLogin" => t(self.last_login),
+            "lastUpdated" => t(Some(self.last_updated)),
+            "passwordChanged" => t(self.password_changed),
+            "type.id" => Some(Cow::Owned(user_type.to_owned())),
+            "profile.login" => Some(Cow::Borrowed(self.login.as_str())),
+            "profile.email" => Some(Cow::Borrowed(self.email.as_str())),
+            "profile.firstName" => Some(Cow::Borrowed(self.first_name.as_str())),
+            "profile.lastName" => self.last_name.as_deref().map(Cow::Borrowed),
+            "profile.department" => Some(Cow::Borrowed(self.department)),
+            "profile.employeeNumber" => Some(Cow::Borrowed(self.employee_number.as_str())),
+            _ => None,
+        }
+    }
+
+    /// Okta's `q` on users: a prefix of the first name, last name, email or login.
+    fn starts_with(&self, q: &str) -> bool {
+        [
+            Some(self.first_name.as_str()),
+            self.last_name.as_deref(),
+            Some(self.email.as_str()),
+            Some(self.login.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|v| v.to_lowercase().starts_with(q))
+    }
+}
+
+impl Directory {
+    /// A page of users after cursor `after` matching every expression in `filters` (and the
+    /// prefix `q`): the JSON array and, when more remain, the cursor of the last one served.
+    pub(crate) fn users_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        q: Option<&str>,
+        filters: &[Expr],
+        base: &str,
+    ) -> (String, Option<u64>) {
+        let q = q.map(str::to_lowercase);
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        let matching = self.users.range(start..).filter(|(_, u)| {
+            q.as_ref().is_none_or(|q| u.starts_with(q))
+                && filters
+                    .iter()
+                    .all(|f| f.matches(&|attr| u.attr(attr, &self.user_type)))
+        });
+        let mut out = String::from("[");
+        let mut last = None;
+        let mut more = false;
+        for (n, (seq, user)) in matching.enumerate() {
+            if n == limit {
+                more = true;
+                break;
+            }
+            if n > 0 {
+                out.push(',');
+            }
+            self.rendered_user(user).write(base, &mut out);
+            last = Some(*seq);
+        }
+        out.push(']');
+        (out, if more { last } else { None })
+    }
+
+    /// Every group of a user (Okta does not page them), or None for no such user.
+    pub(crate) fn user_groups_json(&self, id_or_login: &str, base: &str) -> Option<String> {
+        let user = self.users.get(&self.user_seq(id_or_login)?)?;
+        let mut out = String::from("[");
+        for (n, group) in user
+            .groups
+            .iter()
+            .filter_map(|g| self.groups.get(g))
+            .enumerate()
+        {
+            if n > 0 {
+                out.push(',');
+            }
+            self.rendered_group(group).write(base, &mut out);
+        }
+        out.push(']');
+        Some(out)
+    }
+
+    /// Records a sign-in: the user's `lastLogin` becomes `at_ms`. Returns the user's id, login
+    /// and display name, or None for no such user.
+    pub(crate) fn record_login(
+        &mut self,
+        id_or_login: &str,
+        at_ms: i64,
+    ) -> Option<(String, String, String)> {
+        let user = self.users.get_mut(&self.user_seq(id_or_login)?)?;
+        user.last_login = Some(at_ms);
+        user.touch(at_ms.max(user.last_updated));
+        let name = match &user.last_name {
+            Some(last) => format!("{} {last}", user.first_name),
+            None => user.first_name.clone(),
+        };
+        Some((user.id.clone(), user.login.clone(), name))
+    }
+
+    /// The ids of the groups named `names` (exact names), in directory order.
+    pub(crate) fn group_ids_named(&self, names: &[&str]) -> Vec<String> {
+        self.groups
+            .values()
+            .filter(|g| names.contains(&g.name.as_str()))
+            .map(|g| g.id.clone())
+            .collect()
+    }
+
+    /// The users an app reaches through its groups (in user order, each once, deprovisioned
+    /// users left out as Okta unassigns them), after cursor `after`: Okta's app-user JSON and the
+    /// cursor of the last one served when more remain.
+    pub(crate) fn app_users_page(
+        &self,
+        app_id: &str,
+        group_ids: &[String],
+        after: Option<u64>,
+        limit: usize,
+        base: &str,
+    ) -> (String, Option<u64>) {
+        let groups: Vec<&GroupRec> = group_ids
+            .iter()
+            .filter_map(|id| self.group_seq(id).and_then(|s| self.groups.get(&s)))
+            .collect();
+        let mut members: BTreeSet<u64> = BTreeSet::new();
+        for g in &groups {
+            members.extend(g.members.iter().copied());
+        }
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        let mut out = String::from("[");
+        let mut last = None;
+        let mut more = false;
+        let users = members
+            .range(start..)
+            .filter_map(|s| self.users.get(s).map(|u| (*s, u)))
+            .filter(|(_, u)| u.status != OktaUserStatus::Deprovisioned);
+        for (n, (seq, u)) in users.enumerate() {
+            if n == limit {
+                more = true;
+                break;
+            }
+            if n > 0 {
+                out.push(',');
+            }
+            let status = if u.status == OktaUserStatus::Active {
+                "ACTIVE"
+            } else {
+                "PROVISIONED"
+            };
+            let v = json!({
+                "id": u.id,
+                "externalId": null,
+                "created": iso8601(u.created),
+                "lastUpdated": iso8601(u.last_updated),
+                "scope": "GROUP",
+                "status": status,
+                "statusChanged": u.status_changed.map(iso8601),
+                "passwordChanged": null,
+                "syncState": "DISABLED",
+                "credentials": {"userName": u.login},
+                "profile": {"email": u.email, "firstName": u.first_name, "lastName": u.last_name},
+                "_links": {
+                    "app": {"href": format!("{base}/api/v1/apps/{app_id}")},
+                    "user": {"href": format!("{base}/api/v1/users/{}", u.id)},
+                },
+            });
+            out.push_str(&v.to_string());
+            last = Some(seq);
+        }
+        out.push(']');
+        (out, if more { last } else { None })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

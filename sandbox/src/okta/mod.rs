@@ -22,6 +22,7 @@ mod jose;
 mod limits;
 mod record;
 mod search;
+mod syslog;
 mod time;
 mod token;
 
@@ -108,6 +109,8 @@ pub(crate) struct OktaState {
     pub(crate) counters: limits::Counters,
     /// The request log of the edge middleware.
     edge: record::Edge,
+    /// The System Log and the portal's SAML app.
+    access: Mutex<syslog::Access>,
 }
 
 /// Locks a mutex; a poisoned lock only means a panic elsewhere and the data is still usable.
@@ -122,14 +125,18 @@ impl OktaState {
         #[allow(clippy::expect_used)]
         let apps =
             apps::generate_apps().expect("AWS-LC could not generate the Okta service app keys");
+        let directory = directory::Directory::generate(spec.seed, spec.users, spec.groups);
+        let access = syslog::Access {
+            app: Some(syslog::portal_app(
+                spec.seed,
+                directory.group_ids_named(&["Portal Admins", "Portal Users"]),
+            )),
+            ..syslog::Access::default()
+        };
         Self {
             apps,
             api_token: apps::api_token(),
-            directory: RwLock::new(directory::Directory::generate(
-                spec.seed,
-                spec.users,
-                spec.groups,
-            )),
+            directory: RwLock::new(directory),
             tokens: Mutex::default(),
             assertion_jtis: Mutex::default(),
             proof_jtis: Mutex::default(),
@@ -142,7 +149,12 @@ impl OktaState {
             limits: Mutex::default(),
             counters: limits::Counters::default(),
             edge: record::Edge::default(),
+            access: Mutex::new(access),
         }
+    }
+
+    pub(crate) fn lock_access(&self) -> MutexGuard<'_, syslog::Access> {
+        lock(&self.access)
     }
 
     /// What clients need, for an org reached at `org_url`.
@@ -223,6 +235,7 @@ pub(crate) fn router(state: Arc<OktaState>, faults: Faults) -> Router {
         .route("/api/v1/groups/{id}", get(api::get_group))
         .route("/api/v1/groups/{id}/users", get(api::list_members))
         .route("/api/v1/users/{id}", get(api::get_user))
+        .merge(api::access_routes())
         .with_state(ctx)
         .layer(axum::middleware::from_fn_with_state(
             state,

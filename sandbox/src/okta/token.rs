@@ -170,6 +170,11 @@ fn issue(
         },
     );
     st.counters.tokens_issued.fetch_add(1, Ordering::Relaxed);
+    st.lock_access().record(super::syslog::token_grant(
+        &app.client_id,
+        &app.public.name,
+        &scopes,
+    ));
     let body = serde_json::json!({
         "token_type": token_type,
         "expires_in": lifetime,
