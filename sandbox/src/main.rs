@@ -41,6 +41,12 @@ struct Args {
     /// Fault rules, `[METHOD ]PATH=KIND[xTIMES][@AFTER]`; repeat the flag or separate with ','.
     #[arg(long, value_delimiter = ',')]
     faults: Vec<Fault>,
+    /// The SAML app's Single sign-on URL: your SP's ACS URL (with --saml-audience).
+    #[arg(long, requires = "saml_audience")]
+    saml_acs: Option<String>,
+    /// The SAML app's Audience URI: your SP's entity ID (with --saml-acs).
+    #[arg(long, requires = "saml_acs")]
+    saml_audience: Option<String>,
     /// Print the credentials as JSON only (for scripts).
     #[arg(long)]
     json: bool,
@@ -70,6 +76,14 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    let saml = sandbox.saml().default_app();
+    if let (Some(acs), Some(audience)) = (args.saml_acs, args.saml_audience) {
+        let sp = idp_sandbox::saml::SpSettings::new(acs, audience);
+        if let Err(e) = sandbox.saml().set_sp(saml.id(), sp) {
+            eprintln!("idp-sandbox: {e}");
+            std::process::exit(1);
+        }
+    }
     let credentials = serde_json::to_string_pretty(sandbox.credentials()).unwrap_or_default();
     if args.json {
         println!("{credentials}");
@@ -81,6 +95,12 @@ async fn main() {
         println!(
             "organisation: seed {}, {} people, {} groups",
             args.seed, args.users, args.groups
+        );
+        println!(
+            "SAML IdP (Okta-shaped app {}): metadata {}, SSO {}",
+            saml.id(),
+            saml.metadata_url(),
+            saml.sso_url()
         );
         println!("credentials (throw-away test values):\n{credentials}");
         if let Some(ca) = sandbox.ca_pem() {

@@ -108,6 +108,8 @@ pub(crate) struct OktaState {
     pub(crate) counters: limits::Counters,
     /// The request log of the edge middleware.
     edge: record::Edge,
+    /// The org's SAML apps (the sandbox as Okta's SAML IdP).
+    pub(crate) saml: crate::saml::IdpState,
 }
 
 /// Locks a mutex; a poisoned lock only means a panic elsewhere and the data is still usable.
@@ -142,6 +144,7 @@ impl OktaState {
             limits: Mutex::default(),
             counters: limits::Counters::default(),
             edge: record::Edge::default(),
+            saml: crate::saml::IdpState::new(spec),
         }
     }
 
@@ -223,6 +226,7 @@ pub(crate) fn router(state: Arc<OktaState>, faults: Faults) -> Router {
         .route("/api/v1/groups/{id}", get(api::get_group))
         .route("/api/v1/groups/{id}/users", get(api::list_members))
         .route("/api/v1/users/{id}", get(api::get_user))
+        .merge(crate::saml::routes())
         .with_state(ctx)
         .layer(axum::middleware::from_fn_with_state(
             state,
