@@ -46,6 +46,8 @@ const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 
 /// The largest AuthnRequest read, inflated (a real one is well under 2 KiB).
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
+/// The sign-in log keeps this many (the oldest tenth goes when it is full).
+const MAX_SIGN_INS: usize = 100_000;
 /// How long a sign-in page stays usable (Okta's own sign-in transactions last minutes too).
 const TRANSACTION_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The most sign-in pages open at once; the oldest is dropped beyond.
@@ -81,6 +83,15 @@ impl SpSettings {
 }
 
 /// A deliberate defect in an app's Responses, for testing that an SP refuses them.
+///
+/// Parses from (and displays as) `expired`, `wrong-audience`, `wrong-certificate`, `unsigned`,
+/// as `idp-sandbox --saml-fault` takes it.
+///
+/// ```
+/// use idp_sandbox::saml::SamlFault;
+/// assert_eq!("wrong-certificate".parse(), Ok(SamlFault::WrongCertificate));
+/// assert_eq!(SamlFault::Expired.to_string(), "expired");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SamlFault {
@@ -92,6 +103,42 @@ pub enum SamlFault {
     WrongCertificate,
     /// No signature at all.
     Unsigned,
+}
+
+impl SamlFault {
+    const NAMES: [(SamlFault, &'static str); 4] = [
+        (SamlFault::Expired, "expired"),
+        (SamlFault::WrongAudience, "wrong-audience"),
+        (SamlFault::WrongCertificate, "wrong-certificate"),
+        (SamlFault::Unsigned, "unsigned"),
+    ];
+}
+
+impl std::fmt::Display for SamlFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = Self::NAMES
+            .iter()
+            .find(|(k, _)| k == self)
+            .map_or("?", |(_, n)| n);
+        f.write_str(name)
+    }
+}
+
+impl std::str::FromStr for SamlFault {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(k, _)| *k)
+            .ok_or_else(|| {
+                format!(
+                    "unknown SAML fault {s:?}: use expired, wrong-audience, wrong-certificate or \
+                     unsigned"
+                )
+            })
+    }
 }
 
 /// One of the org's SAML apps, as configured now.
@@ -460,7 +507,8 @@ impl SamlIdp {
         Ok(idp_metadata_xml(&rec.app(&self.org_url), &[rec.keys()?]))
     }
 
-    /// Every Response the IdP issued, oldest first (a System Log of SAML sign-ins).
+    /// Every Response the IdP issued, oldest first (a System Log of SAML sign-ins; the latest
+    /// 100,000 are kept).
     pub fn saml_sign_ins(&self) -> Vec<SamlSignIn> {
         self.idp().saml_sign_ins()
     }
@@ -826,7 +874,11 @@ fn sign_in(
             );
         }
     };
-    lock(&state.saml.sign_ins).push(SamlSignIn {
+    let mut log = lock(&state.saml.sign_ins);
+    if log.len() >= MAX_SIGN_INS {
+        log.drain(..MAX_SIGN_INS / 10);
+    }
+    log.push(SamlSignIn {
         at: now,
         app_id: app.app_id.clone(),
         user_id: user.id.clone(),
@@ -841,6 +893,7 @@ fn sign_in(
         signing,
         fault: config.fault,
     });
+    drop(log);
     let mut response = Html(post_form_html(
         &sp.acs_url,
         &encode(&xml),
