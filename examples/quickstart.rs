@@ -4,7 +4,8 @@
 //! 2. sync Okta groups → portal roles through a **DPoP** token into a portal stored in SQLite;
 //! 3. change the directory (a user leaves a group, an admin ends up in no group), sync again and
 //!    see the revocations — then watch the guard refuse a mass revocation;
-//! 4. log a synced user in with Duo push through the 2FA gate.
+//! 4. sign a synced user in with Okta (SAML, the sandbox's IdP), then Duo push through the 2FA
+//!    gate.
 //!
 //! ```sh
 //! cargo run --example quickstart                       # everything on the sandbox
@@ -18,7 +19,7 @@
 use std::error::Error;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use duo_auth::gate::{AllowReason, Gate, Login, Step};
 use duo_auth::policy::UsernameFormat;
@@ -28,8 +29,10 @@ use duo_okta_sdk::config::{self, OktaAuth};
 use duo_okta_sdk::okta_sync::fetch_directory;
 use duo_okta_sdk::portal::PortalStore;
 use idp_sandbox::Sandbox;
+use idp_sandbox::saml::{PostedResponse, SignInForm, SpSettings};
 use okta_client::OktaClient;
 use role_sync::{GrantSource, Mapping, Plan, Policy};
+use saml_sp::{IdpMetadata, PendingLogins, ReplayCache, RequestId, SamlLogin, ServiceProvider};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -157,7 +160,7 @@ async fn run() -> Result<()> {
         println!("   portal unchanged: {unchanged}");
     }
 
-    step("5. Log a synced user in with Duo push through the 2FA gate");
+    step("5. A synced user signs in with Okta (SAML), then Duo push through the 2FA gate");
     let duo = config::duo_auth_client(Some(&sandbox))?;
     // Portal logins are e-mail addresses; the Duo usernames are their local part.
     let gate = Gate::builder(duo, InMemoryLastAuthStore::default())
@@ -172,8 +175,19 @@ async fn run() -> Result<()> {
         _ => pick_duo_user(&sandbox, &store)?,
     };
     let ip: IpAddr = "198.51.100.7".parse()?;
+    if config::real_okta() {
+        println!("   (the SAML sign-in uses the sandbox's Okta: skipped against a real org)");
+    } else {
+        let okta = okta_sign_in(&sandbox, &who).await?;
+        println!(
+            "   Okta (SAML): {who} picked on the IdP's sign-in page; the signed Response checked: \
+             NameID {}, Okta groups now {}",
+            okta.name_id,
+            okta.groups().join(", ")
+        );
+    }
     let login = Login::new(&who, ip);
-    println!("   {who} signs in from {ip}: password checked, now Duo");
+    println!("   {who} signs in from {ip}: Okta vouched, now Duo");
     let outcome = match gate.begin(&login).await {
         Step::ChooseFactor(challenge) => {
             println!(
@@ -258,9 +272,56 @@ fn users_with(store: &PortalStore, role: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// A synced portal user whose Duo account can take a push.
+/// "Sign in with Okta" as a portal does it (`saml-sp`), the browser's part played by plain
+/// requests: the AuthnRequest to the sandbox's SAML IdP, `login` picked on its sign-in page, and
+/// the Response its page would post to the ACS URL, checked.
+async fn okta_sign_in(sandbox: &Sandbox, login: &str) -> Result<SamlLogin> {
+    let (acs, entity_id) = (
+        "https://portal.example.com/saml/acs",
+        "https://portal.example.com/saml/metadata",
+    );
+    // The Okta app, set up with the portal's Single sign-on URL and Audience URI.
+    let idp = sandbox.saml();
+    let app = idp.default_app();
+    idp.set_sp(app.id(), SpSettings::new(acs, entity_id))?;
+    let http = reqwest::Client::new();
+    let metadata = http.get(app.metadata_url()).send().await?.text().await?;
+    let sp = ServiceProvider::builder(entity_id, acs, IdpMetadata::parse(&metadata)?).build()?;
+    let (mut pending, mut replay) = (PendingLogins::new(100), ReplayCache::new(100));
+    let now = SystemTime::now();
+    let request = sp.login_request(RequestId::from_random(rand::random()), now, None)?;
+    pending.insert(&request, now)?;
+    let page = http.get(&request.url).send().await?.text().await?;
+    let form = SignInForm::parse(&page).ok_or("no sign-in page at the IdP")?;
+    let answer = http
+        .post(format!("{}{}", sandbox.http_url(), form.action))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.body(login))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let posted = PostedResponse::parse(&answer).ok_or("the IdP did not answer with a Response")?;
+    let relay_state = posted.relay_state.as_deref();
+    let now = SystemTime::now();
+    Ok(sp.accept(
+        &posted.saml_response,
+        relay_state,
+        now,
+        &mut pending,
+        &mut replay,
+    )?)
+}
+
+/// A synced portal user, active in Okta, whose Duo account can take a push.
 fn pick_duo_user(sandbox: &Sandbox, store: &PortalStore) -> Result<String> {
     let portal = store.load()?;
+    let active_in_okta = |login: &str| {
+        sandbox
+            .okta()
+            .user(login)
+            .is_some_and(|u| u.status == idp_sandbox::okta::OktaUserStatus::Active)
+    };
     for duo_user in sandbox.duo().users() {
         if duo_user.status != "active" || duo_user.phones.is_empty() {
             continue;
@@ -268,6 +329,7 @@ fn pick_duo_user(sandbox: &Sandbox, store: &PortalStore) -> Result<String> {
         if let Some(user) = portal.users().iter().find(|u| {
             u.login().as_str().split('@').next() == Some(duo_user.username.as_str())
                 && !u.grants().is_empty()
+                && active_in_okta(u.login().as_str())
         }) {
             return Ok(user.login().as_str().to_owned());
         }

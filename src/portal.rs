@@ -250,6 +250,31 @@ impl PortalStore {
         user_exists(&self.conn(), Login::new(login).key())
     }
 
+    /// Whether the user is a protected (break-glass) account; `false` for an unknown user.
+    ///
+    /// ```
+    /// # use duo_okta_sdk::portal::PortalStore;
+    /// let store = PortalStore::open_in_memory()?;
+    /// store.add_user("root", Some("long random passphrase"), true)?;
+    /// store.add_user("jane@example.com", None, false)?;
+    /// assert!(store.is_protected("ROOT")?);
+    /// assert!(!store.is_protected("jane@example.com")?);
+    /// assert!(!store.is_protected("nobody")?);
+    /// # Ok::<(), duo_okta_sdk::portal::StoreError>(())
+    /// ```
+    pub fn is_protected(&self, login: &str) -> Result<bool, StoreError> {
+        let key = Login::new(login);
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT protected FROM users WHERE key = ?1",
+                [key.key()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
+    }
+
     /// The login as first stored, for display.
     pub fn display_login(&self, login: &str) -> Result<Option<String>, StoreError> {
         let key = Login::new(login);

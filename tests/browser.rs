@@ -1,13 +1,17 @@
 //! The `duo_login_portal` example in a real browser: headless Chromium driven over WebDriver
-//! (chromedriver), with the portal and the Duo sandbox running in this process — the same
+//! (chromedriver), with the portal and the Okta + Duo sandbox running in this process — the same
 //! `start` function the example's `main` calls.
 //!
-//! Scenarios, Universal Prompt mode: password → the sandbox's prompt → Approve → home page with
-//! the synced roles; the settings page refuses a wrong secret key (naming it) and saves the right
-//! one; Deny → "access denied"; a tampered `state` on the callback → refused, and the real answer
-//! that follows finds no sign-in pending. Push mode: approved push → home; the same IP skips Duo
-//! the second time; a user not enrolled sees the QR code and lands on the home page once the
-//! activation completes; a denied push → "access denied".
+//! Scenarios, Universal Prompt mode: "Sign in with Okta" (SP-initiated SAML: the portal's
+//! redirect, the sandbox IdP's sign-in page, a synced user picked, the Response auto-posted to
+//! the ACS) → the sandbox's Duo prompt → Approve → home page with the roles the sync gave that
+//! user; a user in Okta whom the sync did not create → refused with the reason; the settings page
+//! refuses a wrong secret key (naming it) and saves the right one; Deny → "access denied"; a
+//! tampered `state` on the callback → refused, and the real answer that follows finds no sign-in
+//! pending. Push mode: Okta, then an approved push → home; the same IP skips Duo the second
+//! time; a user not enrolled sees the QR code and lands on the home page once the activation
+//! completes; a denied push → "access denied"; a break-glass account signs in with its password
+//! and Duo.
 //!
 //! Screenshots of each step go to `target/browser-screenshots/`. Without Chromium and
 //! chromedriver the test prints `SKIPPED: …` and passes, unless `REQUIRE_BROWSER` is set (CI).
@@ -24,9 +28,12 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use portal::demo::{ALICE, BOB, CAROL, DAVE, ERIN};
 use serde_json::json;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// A break-glass account (password `root-password`).
+const ROOT: &str = portal::demo::BREAK_GLASS[0].0;
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const SKIP: &str =
     "SKIPPED: install chromium chromium-driver (apt-get install -y chromium chromium-driver)";
@@ -164,12 +171,36 @@ impl Browser {
         self.client.delete_all_cookies().await.unwrap();
     }
 
-    async fn sign_in(&self, portal: &portal::Running, login: &str) {
+    /// "Sign in with Okta", and `login` picked on the sandbox IdP's sign-in page (whose answer
+    /// posts itself to the portal).
+    async fn okta(&self, portal: &portal::Running, login: &str) {
+        self.client.goto(&portal.url).await.unwrap();
+        self.click("#sign-in-okta").await;
+        self.click(&format!(r#"button[value="{login}"]"#)).await;
+    }
+
+    /// A break-glass account's password (`{login}-password`).
+    async fn password(&self, portal: &portal::Running, login: &str) {
         self.client.goto(&portal.url).await.unwrap();
         self.fill("#username", login).await;
         self.fill("#password", &format!("{login}-password")).await;
         self.click("#sign-in").await;
     }
+}
+
+/// The role names on the home page, in page order.
+async fn role_names(b: &Browser) -> Vec<String> {
+    b.wait("#roles").await;
+    let mut names = Vec::new();
+    for role in b
+        .client
+        .find_all(Locator::Css("#roles .role"))
+        .await
+        .unwrap()
+    {
+        names.push(role.text().await.unwrap());
+    }
+    names
 }
 
 async fn start(mode: portal::Mode) -> portal::Running {
@@ -214,11 +245,20 @@ async fn duo_login_portal_in_headless_chromium() {
     let universal = start(portal::Mode::Universal).await;
     let sandbox = universal.sandbox.as_ref().unwrap();
 
-    // alice approves and lands on the home page with the roles the sync gave her.
+    // alice signs in with Okta (the sandbox's SAML IdP lists its directory), approves in Duo
+    // and lands on the home page with the roles the sync gave her.
     b.client.goto(&universal.url).await.unwrap();
-    assert!(b.text("#sandbox").await.contains("carol"));
+    assert!(b.text("#sandbox").await.contains(CAROL));
     b.shot("01-login").await;
-    b.sign_in(&universal, "alice").await;
+    b.click("#sign-in-okta").await;
+    let okta_page = b.client.current_url().await.unwrap();
+    assert!(
+        okta_page.path().ends_with("/sso/saml") && okta_page.as_str().contains("SAMLRequest="),
+        "{okta_page}"
+    );
+    b.wait(&format!(r#"button[value="{ERIN}"]"#)).await;
+    b.shot("02-okta-sign-in").await;
+    b.click(&format!(r#"button[value="{ALICE}"]"#)).await;
     b.wait("#approve").await;
     let duo_user = b.text("#username").await;
     assert_eq!(
@@ -226,16 +266,19 @@ async fn duo_login_portal_in_headless_chromium() {
         sandbox.duo().users().first().map(|u| u.username.as_str()),
         "the prompt is for alice's Duo user"
     );
-    b.shot("02-universal-prompt").await;
+    b.shot("03-universal-prompt").await;
     b.click("#approve").await;
     let roles = b.text("#roles").await;
-    assert!(
-        roles.contains("admin") && roles.contains("viewer"),
-        "{roles}"
-    );
+    assert_eq!(role_names(&b).await, ["admin", "viewer"], "{roles}");
     assert!(roles.contains("from the Okta group sync"), "{roles}");
+    assert_eq!(b.text("#user").await, ALICE);
     assert!(b.text("#duo").await.contains("Universal Prompt"));
-    b.shot("03-home-alice").await;
+    b.shot("04-home-alice").await;
+    // The IdP signed her in once, answering the portal's request.
+    let signed = sandbox.saml().saml_sign_ins();
+    assert_eq!(signed.len(), 1);
+    assert_eq!(signed[0].login, ALICE);
+    assert!(signed[0].in_response_to.is_some());
 
     // The settings page checks keys with Duo before saving them.
     let auth = &sandbox.credentials().duo.auth;
@@ -249,18 +292,44 @@ async fn duo_login_portal_in_headless_chromium() {
         result.contains("Not saved") && result.contains("secret key is wrong"),
         "{result}"
     );
-    b.shot("04-settings-refused").await;
+    b.shot("05-settings-refused").await;
     b.fill("#ikey", &auth.integration_key).await;
     b.fill("#skey", &auth.secret_key).await;
     b.fill("#host", &auth.api_host).await;
     b.click("#save-auth").await;
     let result = b.text("#result.ok").await;
     assert!(result.starts_with("Saved"), "{result}");
-    b.shot("05-settings-saved").await;
+    b.shot("06-settings-saved").await;
+
+    // erin is in Okta but in no mapped group: the sync did not create her. Refused, with why.
+    b.forget().await;
+    b.okta(&universal, ERIN).await;
+    let message = b.text("#message").await;
+    assert!(
+        message.contains("not provisioned in this portal"),
+        "{message}"
+    );
+    assert!(message.contains("mapped Okta group"), "{message}");
+    assert_eq!(b.text("#okta-user").await, ERIN);
+    assert_eq!(
+        b.client.title().await.unwrap(),
+        "Not provisioned · Duo login portal"
+    );
+    b.shot("07-unknown-user-refused").await;
+    b.client.goto(&universal.url).await.unwrap();
+    assert!(
+        b.client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/login"),
+        "not signed in"
+    );
 
     // dave: Deny in the prompt.
     b.forget().await;
-    b.sign_in(&universal, "dave").await;
+    b.okta(&universal, DAVE).await;
     b.click("#deny").await;
     let message = b.text("#message").await;
     assert!(message.contains("Duo denied access"), "{message}");
@@ -268,11 +337,11 @@ async fn duo_login_portal_in_headless_chromium() {
         b.client.title().await.unwrap(),
         "Access denied · Duo login portal"
     );
-    b.shot("06-universal-denied").await;
+    b.shot("08-universal-denied").await;
 
     // bob: a forged callback with another state is refused, and ends the pending sign-in.
     b.forget().await;
-    b.sign_in(&universal, "bob").await;
+    b.okta(&universal, BOB).await;
     b.wait("#approve").await;
     let prompt = b.client.current_url().await.unwrap();
     let forged = format!(
@@ -283,7 +352,7 @@ async fn duo_login_portal_in_headless_chromium() {
     b.client.goto(&forged).await.unwrap();
     let message = b.text("#message").await;
     assert!(message.contains("does not match"), "{message}");
-    b.shot("07-tampered-state-refused").await;
+    b.shot("09-tampered-state-refused").await;
     // Back to Duo: approving now brings a genuine answer, which finds nothing pending.
     b.client.goto(prompt.as_str()).await.unwrap();
     b.click("#approve").await;
@@ -292,23 +361,24 @@ async fn duo_login_portal_in_headless_chromium() {
         message.contains("No Duo sign-in is in progress"),
         "{message}"
     );
-    b.shot("08-callback-after-refusal").await;
+    b.shot("10-callback-after-refusal").await;
     eprintln!("universal scenarios done after {:?}", started.elapsed());
     universal.shutdown().await;
 
     // --- Auth API push -----------------------------------------------------------------------
     let push = start(portal::Mode::Push).await;
     b.forget().await;
-    b.sign_in(&push, "alice").await;
+    b.okta(&push, ALICE).await;
     assert!(b.text("#duo").await.contains("approved a Duo Push"));
-    b.shot("09-push-home-alice").await;
+    assert_eq!(role_names(&b).await, ["admin", "viewer"]);
+    b.shot("11-push-home-alice").await;
     b.click("#logout").await;
-    b.wait("#sign-in").await;
+    b.wait("#sign-in-okta").await;
     // Same IP as the approval a moment ago: the IP skip lets alice through without a push.
-    b.sign_in(&push, "alice").await;
+    b.okta(&push, ALICE).await;
     let duo = b.text("#duo").await;
     assert!(duo.contains("same IP address"), "{duo}");
-    b.shot("10-push-ip-skip").await;
+    b.shot("12-push-ip-skip").await;
 
     // carol is not in Duo: the activation QR code, then (activation done) the push, then home.
     // The activation waits (an hour's delay) while the test looks at the QR code, and completes
@@ -316,7 +386,7 @@ async fn duo_login_portal_in_headless_chromium() {
     let duo = push.sandbox.as_ref().unwrap().duo();
     duo.set_enroll_delay(Duration::from_secs(3600));
     b.forget().await;
-    b.sign_in(&push, "carol").await;
+    b.okta(&push, CAROL).await;
     let qr = b.wait("#qr").await;
     assert!(qr.attr("src").await.unwrap().unwrap().contains("/frame/qr"));
     // The image itself loads (from the sandbox's Duo host).
@@ -340,22 +410,26 @@ async fn duo_login_portal_in_headless_chromium() {
             .await
             .contains("Waiting for the activation")
     );
-    b.shot("11-enroll-qr").await;
+    b.shot("13-enroll-qr").await;
     duo.set_enroll_delay(Duration::ZERO);
     let roles = b.text("#roles").await;
-    assert!(
-        roles.contains("viewer") && roles.contains("auditor"),
-        "{roles}"
-    );
+    assert_eq!(role_names(&b).await, ["auditor", "viewer"], "{roles}");
     assert!(roles.contains("granted by hand"), "{roles}");
-    b.shot("12-push-home-carol").await;
+    b.shot("14-push-home-carol").await;
 
     // dave's push is denied.
     b.forget().await;
-    b.sign_in(&push, "dave").await;
+    b.okta(&push, DAVE).await;
     let message = b.text("#message").await;
     assert!(message.contains("Duo denied access"), "{message}");
-    b.shot("13-push-denied").await;
+    b.shot("15-push-denied").await;
+
+    // A break-glass account: its password (not Okta), then Duo.
+    b.forget().await;
+    b.password(&push, ROOT).await;
+    assert!(b.text("#duo").await.contains("approved a Duo Push"));
+    assert_eq!(role_names(&b).await, ["admin"]);
+    b.shot("16-push-break-glass").await;
     push.shutdown().await;
 
     b.client.close().await.unwrap();

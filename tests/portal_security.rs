@@ -3,6 +3,9 @@
 //! in-process sandbox. Sessions, CSRF, the 2FA bypass attempts and revocation are in
 //! `tests/portal_sessions.rs`.
 //!
+//! Password sign-in is for the break-glass accounts (`root`, `oncall`); everyone else signs in
+//! with Okta (the sandbox's SAML IdP), whose attacks are in `tests/portal_sessions.rs`.
+//!
 //! - **Brute force**: an account locks at the fifth wrong password in a row (429 with
 //!   `Retry-After`, the right password refused too, an unknown login locked the same way so that
 //!   a lockout tells nothing about which accounts exist), other accounts keep working; one
@@ -35,6 +38,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::ThreadId;
 
+use portal::demo::{ALICE, BOB};
 use portal_support::{StoreFile, Visitor, start, start_mode};
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
@@ -43,6 +47,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
+
+/// The break-glass accounts: the only ones with a password (`{login}-password`).
+const ROOT: &str = portal::demo::BREAK_GLASS[0].0;
+const ONCALL: &str = portal::demo::BREAK_GLASS[1].0;
 
 /// An address of this machine's loopback other than 127.0.0.1: a client of its own.
 fn loopback(n: u8) -> IpAddr {
@@ -260,10 +268,10 @@ async fn repeated_wrong_passwords_lock_the_account_not_the_others() {
     // Five wrong passwords: each answered as an ordinary "wrong password" (back to the form);
     // the fifth locks the account for 30 s …
     for _ in 0..5 {
-        let answer = attacker.password("alice", "guess").await;
+        let answer = attacker.password(ROOT, "guess").await;
         assert!(answer.redirects_to("/login"), "{answer:?}");
     }
-    let answer = attacker.password("alice", "alice-password").await;
+    let answer = attacker.password(ROOT, "root-password").await;
     assert_eq!(
         answer.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -273,11 +281,11 @@ async fn repeated_wrong_passwords_lock_the_account_not_the_others() {
     assert!((1..=30).contains(&retry), "{retry}");
     // … whoever asks, and whatever the case of the login.
     let mut owner = Visitor::new(&running.url);
-    let answer = owner.password("ALICE", "alice-password").await;
+    let answer = owner.password("ROOT", "root-password").await;
     assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
 
     // Another account signs in (the password step passes: on to Duo's prompt).
-    owner.open_prompt("bob").await;
+    owner.password_prompt(ONCALL).await;
 
     // A login that does not exist locks exactly like one that does.
     for _ in 0..5 {
@@ -294,7 +302,7 @@ async fn repeated_wrong_passwords_lock_the_account_not_the_others() {
         .into_iter()
         .filter(|l| l.contains("account locked after repeated wrong passwords"))
         .collect();
-    for login in ["alice", "no.such.user"] {
+    for login in [ROOT, "no.such.user"] {
         let lines: Vec<&String> = locked
             .iter()
             .filter(|l| l.contains(&format!("login={login} ")))
@@ -317,12 +325,12 @@ async fn an_address_trying_many_logins_is_locked_out() {
         let answer = sprayer.password(&format!("spray-{i}"), "Summer2025!").await;
         assert!(answer.redirects_to("/login"), "{i}: {answer:?}");
     }
-    let answer = sprayer.password("alice", "alice-password").await;
+    let answer = sprayer.password(ROOT, "root-password").await;
     assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{answer:?}");
     assert!(answer.header("retry-after").parse::<u64>().unwrap() > 0);
     // Other addresses are not locked out, for the same account either.
     let mut neighbour = Visitor::from_address(&running.url, loopback(3));
-    neighbour.open_prompt("alice").await;
+    neighbour.password_prompt(ROOT).await;
 
     let lines: Vec<String> = observed
         .audit_lines()
@@ -419,11 +427,11 @@ async fn after_password(visitor: &mut Visitor, login: &str, headers: &[(&str, &s
 #[tokio::test]
 async fn forwarded_headers_from_a_client_do_not_buy_the_same_ip_skip() {
     let running = start_mode(portal::Mode::Push).await;
-    // alice approves a push from her address.
+    // The break-glass account's owner approves a push from their address.
     let mut alice = Visitor::from_address(&running.url, loopback(2));
-    push_sign_in(&mut alice, "alice", &[]).await;
+    push_sign_in(&mut alice, ROOT, &[]).await;
 
-    // An attacker with her password, elsewhere, claims to be at her address: Duo is asked.
+    // An attacker with the password, elsewhere, claims to be at that address: Duo is asked.
     let mut attacker = Visitor::from_address(&running.url, loopback(3));
     let claims = [
         ("x-forwarded-for", "127.0.0.2"),
@@ -431,13 +439,43 @@ async fn forwarded_headers_from_a_client_do_not_buy_the_same_ip_skip() {
         ("x-real-ip", "127.0.0.2"),
     ];
     assert_eq!(
-        after_password(&mut attacker, "alice", &claims).await,
+        after_password(&mut attacker, ROOT, &claims).await,
         "/duo/push"
     );
-    // From her address itself the skip works (so the refusal above is the header's doing).
-    assert_eq!(after_password(&mut alice, "alice", &[]).await, "/");
+    // From that address itself the skip works (so the refusal above is the header's doing).
+    assert_eq!(after_password(&mut alice, ROOT, &[]).await, "/");
     assert!(alice.get("/").await.body.contains("same IP address"));
+
+    // Signing in with Okta alike: the address is the one that finishes the sign-in at the
+    // portal (`/saml/continue`), never one a header names.
+    let mut alice = Visitor::from_address(&running.url, loopback(7));
+    assert!(alice.saml(ALICE).await.redirects_to("/duo/push"));
+    assert!(alice.push().await.body.contains(r#""next":"/""#));
+    let mut attacker = Visitor::from_address(&running.url, loopback(8));
+    let claims = [
+        ("x-forwarded-for", "127.0.0.7"),
+        ("forwarded", "for=127.0.0.7"),
+    ];
+    assert_eq!(after_okta(&mut attacker, ALICE, &claims).await, "/duo/push");
+    assert_eq!(after_okta(&mut alice, ALICE, &[]).await, "/");
     running.shutdown().await;
+}
+
+/// Push mode: the SAML sign-in, finished with these headers; where it leads.
+async fn after_okta(visitor: &mut Visitor, login: &str, headers: &[(&str, &str)]) -> String {
+    visitor.cookie = None;
+    let idp = visitor.saml_start().await;
+    let posted = portal_support::okta_signs_in(&idp, login).await;
+    let at_acs = visitor.post_to_acs(&posted).await;
+    let mut request = visitor
+        .http
+        .get(format!("{}{}", visitor.base, at_acs.location));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = visitor.send(request).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{answer:?}");
+    answer.location
 }
 
 #[tokio::test]
@@ -452,36 +490,36 @@ async fn behind_a_trusted_proxy_only_the_address_it_saw_counts() {
     // Through the proxy: it appends the address it saw to X-Forwarded-For.
     let mut via_proxy = Visitor::from_address(&running.url, proxy);
     let alice_at_home = [("x-forwarded-for", "198.51.100.7")];
-    push_sign_in(&mut via_proxy, "alice", &alice_at_home).await;
+    push_sign_in(&mut via_proxy, ROOT, &alice_at_home).await;
 
     // Another client behind the proxy.
     let elsewhere = [("x-forwarded-for", "198.51.100.8")];
     assert_eq!(
-        after_password(&mut via_proxy, "alice", &elsewhere).await,
+        after_password(&mut via_proxy, ROOT, &elsewhere).await,
         "/duo/push"
     );
     // The same client writing alice's address in the header itself: the proxy appends the
     // real one, and only that is read.
     let spoofed = [("x-forwarded-for", "198.51.100.7, 198.51.100.8")];
     assert_eq!(
-        after_password(&mut via_proxy, "alice", &spoofed).await,
+        after_password(&mut via_proxy, ROOT, &spoofed).await,
         "/duo/push"
     );
     // A client reaching the portal directly is not a proxy, whatever it sends.
     let mut direct = Visitor::from_address(&running.url, loopback(6));
     assert_eq!(
-        after_password(&mut direct, "alice", &alice_at_home).await,
+        after_password(&mut direct, ROOT, &alice_at_home).await,
         "/duo/push"
     );
     // A trusted proxy that does not say who the client is: refused, not guessed.
     let csrf = via_proxy.login_form().await;
     let unknown = via_proxy
-        .submit_password("alice", "alice-password", &csrf, &[])
+        .submit_password(ROOT, "root-password", &csrf, &[])
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{unknown:?}");
     // alice at home again, through the proxy: skipped.
     assert_eq!(
-        after_password(&mut via_proxy, "alice", &alice_at_home).await,
+        after_password(&mut via_proxy, ROOT, &alice_at_home).await,
         "/"
     );
     running.shutdown().await;
@@ -512,10 +550,14 @@ async fn names_and_groups_from_okta_and_text_from_duo_are_escaped() {
     })
     .await;
     // The user comes from the directory with a hostile name, in a hostile group; the sync maps
-    // the group to a hostile role name.
+    // the group to a hostile role name. Okta (the sandbox's directory) has the same user.
     let store = db.open();
-    store
-        .add_user(HOSTILE_LOGIN, Some("hostile-password"), false)
+    running
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .okta()
+        .add_user(idp_sandbox::okta::NewOktaUser::new(HOSTILE_LOGIN))
         .unwrap();
     let mapping = portal::demo::role_mapping().map(HOSTILE_GROUP, [HOSTILE_ROLE, "viewer"]);
     let hostile = (HOSTILE_GROUP, "00u9hostile", HOSTILE_LOGIN);
@@ -535,8 +577,8 @@ async fn names_and_groups_from_okta_and_text_from_duo_are_escaped() {
     );
 
     let mut visitor = Visitor::new(&running.url);
-    let prompt = visitor.password(HOSTILE_LOGIN, "hostile-password").await;
-    let callback = portal_support::duo_decides(&prompt.location, true).await;
+    let prompt = visitor.open_prompt(HOSTILE_LOGIN).await;
+    let callback = portal_support::duo_decides(&prompt, true).await;
     assert!(visitor.get(&callback).await.redirects_to("/"));
     let home = visitor.get("/").await;
     assert_eq!(home.status, StatusCode::OK, "{home:?}");
@@ -548,7 +590,7 @@ async fn names_and_groups_from_okta_and_text_from_duo_are_escaped() {
 
     // Duo's answer names the error; a forged one (with the right state) carries markup.
     let mut bob = Visitor::new(&running.url);
-    let prompt = bob.open_prompt("bob").await;
+    let prompt = bob.open_prompt(BOB).await;
     let denied = portal_support::duo_decides(&prompt, false).await;
     let mut callback = reqwest::Url::parse(&denied).unwrap();
     callback
@@ -573,9 +615,14 @@ async fn every_page_carries_the_security_headers() {
     let running = start_mode(portal::Mode::Push).await;
     let mut anonymous = Visitor::new(&running.url);
     let mut alice = Visitor::new(&running.url);
-    push_sign_in(&mut alice, "alice", &[]).await;
+    let at_okta = alice.saml(ALICE).await;
+    assert!(at_okta.redirects_to("/duo/push"), "{at_okta:?}");
+    assert!(alice.push().await.body.contains(r#""next":"/""#));
     for (path, signed_in) in [
         ("/login", false),
+        ("/saml/login", false),
+        ("/saml/metadata", false),
+        ("/saml/continue?t=x", false),
         ("/", true),
         ("/settings", true),
         ("/", false),
@@ -694,9 +741,16 @@ async fn oversized_and_malformed_requests_are_refused_and_others_still_served() 
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     }
 
-    // Meanwhile everyone else is served: a sign-in goes through the password step.
+    // The ACS URL takes larger bodies (a Response with many groups), within a bound too.
+    let huge = "A".repeat(2 * 1024 * 1024);
+    let answer = visitor.post("/saml/acs", &[("SAMLResponse", &huge)]).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE, "{answer:?}");
+
+    // Meanwhile everyone else is served: a sign-in goes through Okta, and a break-glass
+    // account through the password step.
     let mut other = Visitor::new(&running.url);
-    other.open_prompt("alice").await;
+    other.open_prompt(ALICE).await;
+    other.password_prompt(ROOT).await;
     drop(stuck);
     running.shutdown().await;
 }
@@ -727,7 +781,7 @@ async fn only_administrators_reach_the_settings() {
 
     // bob is a viewer: no link, no page, and no save even with his own valid token.
     let mut bob = Visitor::new(&running.url);
-    bob.sign_in("bob").await;
+    bob.sign_in(BOB).await;
     let home = bob.get("/").await;
     assert!(!home.body.contains(r#"href="/settings""#));
     assert_eq!(bob.get("/settings").await.status, StatusCode::FORBIDDEN);
@@ -752,7 +806,7 @@ async fn only_administrators_reach_the_settings() {
 
     // alice, an administrator, gets the page.
     let mut alice = Visitor::new(&running.url);
-    alice.sign_in("alice").await;
+    alice.sign_in(ALICE).await;
     assert!(alice.get("/").await.body.contains(r#"href="/settings""#));
     assert_eq!(alice.get("/settings").await.status, StatusCode::OK);
     running.shutdown().await;

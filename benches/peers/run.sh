@@ -5,6 +5,8 @@
 #   okta_dpop.py            the okta SDK's DPoP proof and client assertion (benches/okta_dpop.rs)
 #   duo_admin_get_users.py  duo-client Admin.get_users() on a 10,000-user sandbox account
 #                           (benches/duo_admin_import.rs runs it too, interleaved with ours)
+# (saml_verify.py, signxml verifying a SAML Response, is run by benches/saml_verify.rs itself,
+# interleaved with ours: it needs the Response the bench makes.)
 # Each prints JSON. Needs the peers venv (bash .ci/install-peers) and a Rust toolchain for the
 # sandbox binary.
 set -euo pipefail

@@ -365,6 +365,12 @@ impl Sandbox {
         OktaDirectory::new(self.okta.clone())
     }
 
+    /// The Okta org's SAML apps: the sandbox as Okta's SAML IdP, signing in the directory's
+    /// users (see [`saml::SamlIdp`]).
+    pub fn saml(&self) -> saml::SamlIdp {
+        saml::SamlIdp::new(self.okta.clone(), self.http_url())
+    }
+
     /// Stops the servers and waits for them. Requests held by faults
     /// ([`FaultKind::Hold`], [`FaultKind::Barrier`]) are let go first, so that they do not keep
     /// the servers waiting.

@@ -3,6 +3,8 @@
 //! ```text
 //! idp-sandbox --users 500 --groups 20 --seed 7 --port 8080 --tls \
 //!             --faults 'GET /admin/v1/users=429x3' --faults '/api/v1/groups=latency:200'
+//! idp-sandbox --saml-acs http://127.0.0.1:3000/saml/acs \
+//!             --saml-audience http://127.0.0.1:3000/saml/metadata --saml-fault expired
 //! ```
 
 use std::net::IpAddr;
@@ -41,6 +43,18 @@ struct Args {
     /// Fault rules, `[METHOD ]PATH=KIND[xTIMES][@AFTER]`; repeat the flag or separate with ','.
     #[arg(long, value_delimiter = ',')]
     faults: Vec<Fault>,
+    /// The SAML app's Single sign-on URL: your SP's ACS URL (with --saml-audience).
+    #[arg(long, requires = "saml_audience")]
+    saml_acs: Option<String>,
+    /// The SAML app's Audience URI: your SP's entity ID (with --saml-acs).
+    #[arg(long, requires = "saml_acs")]
+    saml_audience: Option<String>,
+    /// A defect in every SAML Response: expired, wrong-audience, wrong-certificate, unsigned.
+    #[arg(long)]
+    saml_fault: Option<idp_sandbox::saml::SamlFault>,
+    /// Sign the SAML Responses' assertion (Okta's default), the response, or both.
+    #[arg(long, default_value = "assertion", value_parser = ["assertion", "response", "both"])]
+    saml_signing: String,
     /// Print the credentials as JSON only (for scripts).
     #[arg(long)]
     json: bool,
@@ -70,6 +84,24 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    let saml = sandbox.saml().default_app();
+    let signing = match args.saml_signing.as_str() {
+        "response" => idp_sandbox::saml::Signing::Response,
+        "both" => idp_sandbox::saml::Signing::Both,
+        _ => idp_sandbox::saml::Signing::Assertion,
+    };
+    let mut configured = sandbox
+        .saml()
+        .set_signing(saml.id(), signing)
+        .and_then(|()| sandbox.saml().set_fault(saml.id(), args.saml_fault));
+    if let (Some(acs), Some(audience)) = (args.saml_acs, args.saml_audience) {
+        let sp = idp_sandbox::saml::SpSettings::new(acs, audience);
+        configured = configured.and_then(|()| sandbox.saml().set_sp(saml.id(), sp));
+    }
+    if let Err(e) = configured {
+        eprintln!("idp-sandbox: {e}");
+        std::process::exit(1);
+    }
     let credentials = serde_json::to_string_pretty(sandbox.credentials()).unwrap_or_default();
     if args.json {
         println!("{credentials}");
@@ -81,6 +113,12 @@ async fn main() {
         println!(
             "organisation: seed {}, {} people, {} groups",
             args.seed, args.users, args.groups
+        );
+        println!(
+            "SAML IdP (Okta-shaped app {}): metadata {}, SSO {}",
+            saml.id(),
+            saml.metadata_url(),
+            saml.sso_url()
         );
         println!("credentials (throw-away test values):\n{credentials}");
         if let Some(ca) = sandbox.ca_pem() {

@@ -1,11 +1,13 @@
 //! What the portal tests share: a visitor that carries its session cookie by hand (so a test can
-//! copy, plant or replay it), the sandbox's Universal Prompt and push driven over plain HTTP, and
-//! a portal store file the test can open beside the running portal (as the role sync does).
+//! copy, plant or replay it, and leave it off the IdP's cross-site POST as a browser does), the
+//! sandbox's Okta sign-in page, Universal Prompt and push driven over plain HTTP, and a portal
+//! store file the test can open beside the running portal (as the role sync does).
 #![allow(dead_code)]
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use idp_sandbox::saml::{PostedResponse, SignInForm};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE};
 
@@ -151,6 +153,12 @@ impl Visitor {
             Some(c) => request.header(COOKIE, c),
             None => request,
         };
+        self.send_as_is(request).await
+    }
+
+    /// Sends the request without the session cookie (as a browser sends a cross-site POST with
+    /// a `SameSite=Lax` cookie); keeps what the answer sets.
+    pub(crate) async fn send_as_is(&mut self, request: reqwest::RequestBuilder) -> Answer {
         let response = request.send().await.unwrap();
         let set_cookie = response
             .headers()
@@ -219,8 +227,53 @@ impl Visitor {
         self.send(request).await
     }
 
-    /// Universal Prompt mode: the password step for a demo user; the URL of Duo's prompt.
+    /// "Sign in with Okta": the portal's redirect to the IdP (the URL with the AuthnRequest).
+    pub(crate) async fn saml_start(&mut self) -> String {
+        let answer = self.get("/saml/login").await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{answer:?}");
+        assert!(answer.location.contains("SAMLRequest="), "{answer:?}");
+        answer.location
+    }
+
+    /// Okta's page posts the Response to the ACS URL: cross-site, so without the session cookie.
+    pub(crate) async fn post_to_acs(&mut self, posted: &PostedResponse) -> Answer {
+        let request = self
+            .http
+            .post(&posted.acs_url)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(posted.body());
+        self.send_as_is(request).await
+    }
+
+    /// The whole SAML sign-in of `login` up to the answer of `/saml/continue` (Duo next, or a
+    /// refusal).
+    pub(crate) async fn saml(&mut self, login: &str) -> Answer {
+        let idp = self.saml_start().await;
+        let posted = okta_signs_in(&idp, login).await;
+        let at_acs = self.post_to_acs(&posted).await;
+        assert_eq!(at_acs.status, StatusCode::SEE_OTHER, "{at_acs:?}");
+        assert!(
+            at_acs.location.starts_with("/saml/continue?t="),
+            "{at_acs:?}"
+        );
+        assert_eq!(at_acs.set_cookie, None, "the ACS sets no cookie");
+        self.get(&at_acs.location).await
+    }
+
+    /// Universal Prompt mode: the SAML sign-in of an Okta user; the URL of Duo's prompt.
     pub(crate) async fn open_prompt(&mut self, login: &str) -> String {
+        let answer = self.saml(login).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{answer:?}");
+        assert!(
+            answer.location.contains("/oauth/v1/authorize"),
+            "{answer:?}"
+        );
+        answer.location
+    }
+
+    /// Universal Prompt mode: the password step of a break-glass account (`{login}-password`);
+    /// the URL of Duo's prompt.
+    pub(crate) async fn password_prompt(&mut self, login: &str) -> String {
         let answer = self.password(login, &format!("{login}-password")).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{answer:?}");
         assert!(
@@ -230,7 +283,7 @@ impl Visitor {
         answer.location
     }
 
-    /// Universal Prompt mode, all the way: password, Approve in Duo's prompt, the callback.
+    /// Universal Prompt mode, all the way: Okta (SAML), Approve in Duo's prompt, the callback.
     pub(crate) async fn sign_in(&mut self, login: &str) -> Answer {
         let prompt = self.open_prompt(login).await;
         let callback = duo_decides(&prompt, true).await;
@@ -247,6 +300,33 @@ impl Visitor {
         let csrf = page.csrf();
         self.post("/duo/push/wait", &[("csrf", &csrf)]).await
     }
+}
+
+/// Okta (the sandbox's IdP, at the URL the portal redirected to) signs `login` in: its sign-in
+/// page, the user picked; the page that posts the Response, read.
+pub(crate) async fn okta_signs_in(idp_url: &str, login: &str) -> PostedResponse {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(idp_url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let form = SignInForm::parse(&page.text().await.unwrap()).expect("the sign-in page");
+    let action = reqwest::Url::parse(idp_url)
+        .unwrap()
+        .join(&form.action)
+        .unwrap();
+    let answer = http
+        .post(action)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form.body(login))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let html = answer.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    PostedResponse::parse(&html).expect("the auto-posting form")
 }
 
 /// Someone answers Duo's (sandbox) prompt at `prompt`; the URL Duo sends the browser back to

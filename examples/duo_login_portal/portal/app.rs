@@ -1,5 +1,8 @@
-//! The routes: the login form, the second factor (Universal Prompt or Auth API push, with
-//! enrollment), the home page with the user's roles, and the administrator's Duo settings.
+//! The routes: sign-in with Okta (SAML, in [`saml`]) or, for break-glass accounts only, a
+//! password; the second factor (Universal Prompt or Auth API push, with enrollment); the home
+//! page with the user's roles; and the administrator's Duo settings.
+
+pub(crate) mod saml;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,7 +19,7 @@ use duo_auth::client::EnrollStatus;
 use duo_auth::gate::{AllowReason, Login, Step};
 use duo_auth::policy::UsernameMapping;
 use duo_auth::universal::UniversalClient;
-use role_sync::GrantSource;
+use role_sync::{GrantSource, Mapping};
 use serde_json::json;
 
 use super::client_ip::TrustedProxies;
@@ -78,6 +81,10 @@ pub(crate) struct Setup {
     pub(crate) universal: Option<UniversalClient>,
     pub(crate) base_url: String,
     pub(crate) trusted_proxies: TrustedProxies,
+    /// "Sign in with Okta"; `None` leaves only the break-glass password form.
+    pub(crate) saml: Option<saml::Saml>,
+    /// Okta group → portal roles (for just-in-time creation, when on).
+    pub(crate) role_mapping: Mapping,
 }
 
 /// The Duo clients in use; the settings page swaps them.
@@ -106,6 +113,8 @@ pub(crate) struct AppState {
     /// Argon2 checks running at once: one per core, on tokio's blocking pool, so that a flood
     /// of logins neither stalls the async workers nor piles up work without bound.
     password_checks: tokio::sync::Semaphore,
+    saml: Option<saml::Saml>,
+    role_mapping: Mapping,
 }
 
 /// How long a password check may wait for a free slot before the portal answers 503.
@@ -145,6 +154,8 @@ impl AppState {
             }),
             throttle: Throttle::default(),
             password_checks: tokio::sync::Semaphore::new(password_check_slots()),
+            saml: setup.saml,
+            role_mapping: setup.role_mapping,
         }
     }
 
@@ -205,6 +216,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_form).post(login_submit))
+        .route("/saml/login", get(saml::login))
+        // The Response is larger than any form of the portal's own.
+        .route(
+            "/saml/acs",
+            post(saml::acs).layer(DefaultBodyLimit::max(saml::ACS_BODY_BYTES)),
+        )
+        .route("/saml/continue", get(saml::finish))
+        .route("/saml/metadata", get(saml::metadata))
         .route("/logout", post(logout))
         .route("/duo-callback", get(duo_callback))
         .route("/duo/push", get(push_page))
@@ -354,6 +373,11 @@ async fn login_form(State(app): S, headers: HeaderMap) -> Response {
                        skips Duo for 12 hours"
             .to_owned(),
     };
+    let okta = if app.saml.is_some() {
+        r#"<p><a id="sign-in-okta" class="button" href="/saml/login">Sign in with Okta</a></p>"#
+    } else {
+        r#"<p class="err">Sign-in with Okta is not configured.</p>"#
+    };
     let demo = if app.demo_users.is_empty() {
         String::new()
     } else {
@@ -361,10 +385,13 @@ async fn login_form(State(app): S, headers: HeaderMap) -> Response {
             .demo_users
             .iter()
             .map(|u| {
+                let how = match u.password {
+                    Some(p) => format!("password <code>{}</code>", esc(p)),
+                    None => "Okta: pick on the sandbox&#39;s sign-in page".to_owned(),
+                };
                 format!(
-                    "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                    "<tr><td>{}</td><td>{how}</td><td>{}</td></tr>",
                     esc(u.login),
-                    esc(u.password),
                     esc(&u.duo)
                 )
             })
@@ -376,19 +403,23 @@ async fn login_form(State(app): S, headers: HeaderMap) -> Response {
             Mode::Push => "",
         };
         format!(
-            r#"<div class="note" id="sandbox"><p><b>Sandbox mode</b>: Duo is the in-process sandbox, no account needed.{prompt}</p>
-<table><tr><th>login</th><th>password</th><th>Duo</th></tr>{rows}</table></div>"#
+            r#"<div class="note" id="sandbox"><p><b>Sandbox mode</b>: Okta and Duo are the in-process sandbox, no account needed. Okta's sign-in page lists its directory: pick a user.{prompt}</p>
+<table><tr><th>login</th><th>signs in with</th><th>what happens</th></tr>{rows}</table></div>"#
         )
     };
     let body = format!(
         r#"<h1>Sign in</h1>{notice}
+{okta}
+<p>Then the second factor: {factor}.</p>
+<h2>Break-glass accounts</h2>
+<p><small>Password sign-in is only for the portal's protected emergency accounts (when Okta is
+unavailable). Everyone else signs in with Okta.</small></p>
 <form method="post" action="/login">
 <input type="hidden" name="csrf" value="{csrf}">
-<label>Username <input id="username" name="username" autocomplete="username" autofocus></label>
+<label>Username <input id="username" name="username" autocomplete="username"></label>
 <label>Password <input id="password" name="password" type="password" autocomplete="current-password"></label>
-<button id="sign-in">Sign in</button>
+<button id="sign-in">Sign in with a password</button>
 </form>
-<p>Second factor: {factor}.</p>
 {demo}"#,
         csrf = esc(&csrf),
         factor = esc(&factor),
@@ -451,7 +482,30 @@ async fn login_submit(
                     "source address locked out after repeated wrong passwords");
             }
             app.sessions.update(&sid, |s| {
-                s.notice = Some("Wrong username or password.".to_owned());
+                s.notice = Some(
+                    "Wrong username or password. (Password sign-in is for break-glass accounts \
+                     only: everyone else signs in with Okta.)"
+                        .to_owned(),
+                );
+            });
+            return Redirect::to("/login").into_response();
+        }
+        Err(e) => return internal(e),
+    }
+    // Only protected (break-glass) accounts sign in with a password; everyone else's identity
+    // is Okta's, so that disabling someone in Okta ends their access. Said only after the right
+    // password, so it tells nothing about which accounts exist.
+    match app.store().is_protected(&login) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(target: "portal::audit", login = %login, source = %source,
+                "password sign-in refused: not a break-glass account");
+            app.sessions.update(&sid, |s| {
+                s.notice = Some(
+                    "This account signs in with Okta: use \u{201c}Sign in with Okta\u{201d}. \
+                     Password sign-in is only for break-glass accounts."
+                        .to_owned(),
+                );
             });
             return Redirect::to("/login").into_response();
         }

@@ -29,6 +29,7 @@ body{{font-family:system-ui,sans-serif;max-width:42rem;margin:2.5rem auto;paddin
 h1{{font-size:1.6rem}} .note{{background:#f3f6fa;border:1px solid #cdd8e5;padding:.6rem 1rem;border-radius:6px}}
 .ok{{color:#1d6b12}} .err{{color:#a61b1b}} label{{display:block;margin:.5rem 0}}
 input{{font-size:1rem;padding:.3rem}} button{{font-size:1rem;padding:.4rem 1.2rem}}
+a.button{{display:inline-block;background:#1f5fbf;color:#fff;padding:.55rem 1.4rem;border-radius:6px;text-decoration:none;font-size:1.1rem}}
 table{{border-collapse:collapse}} td,th{{border:1px solid #ccd;padding:.2rem .6rem;text-align:left}}
 </style></head>
 <body>{body}</body></html>"#,

@@ -65,6 +65,12 @@ pub(crate) struct Options {
     /// Reverse proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`); none by default,
     /// so the client's address is the socket's peer address.
     pub(crate) trusted_proxies: Vec<IpAddr>,
+    /// A real Okta SAML app's IdP metadata (`OKTA_SAML_METADATA_URL`, `OKTA_SAML_METADATA`), or
+    /// `None` for the sandbox's Okta.
+    pub(crate) idp: Option<app::saml::IdpSource>,
+    /// Creates users the sync has not created yet, on their first SAML sign-in, when their Okta
+    /// groups map to roles (`--saml-jit`). Off: such users are refused.
+    pub(crate) saml_jit: bool,
 }
 
 impl Default for Options {
@@ -77,6 +83,8 @@ impl Default for Options {
             tenant: None,
             public_url: None,
             trusted_proxies: Vec::new(),
+            idp: None,
+            saml_jit: false,
         }
     }
 }
@@ -237,11 +245,11 @@ pub(crate) struct Running {
     pub(crate) url: String,
     /// Where the portal listens (the same as `url` unless a public URL was given).
     pub(crate) addr: SocketAddr,
-    /// The sandbox, when no real tenant was configured.
+    /// The sandbox, when no real Duo tenant or no real Okta app was configured.
     pub(crate) sandbox: Option<idp_sandbox::Sandbox>,
     /// The demo users (sandbox mode) and what each shows.
     pub(crate) demo_users: Vec<DemoUser>,
-    /// Which Duo applications are used, for the start-up message.
+    /// Which Duo applications and which IdP are used, for the start-up message.
     pub(crate) duo_summary: String,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
@@ -274,13 +282,51 @@ pub(crate) async fn start(options: Options) -> Result<Running, BoxError> {
         Some(path) => PortalStore::open(path)?,
         None => PortalStore::open_in_memory()?,
     };
-    demo::seed_store(&store)?;
+    demo::seed_break_glass(&store)?;
 
+    // The sandbox stands in for whatever is not configured: Duo, Okta, or both.
+    let sandbox = if options.tenant.is_none() || options.idp.is_none() {
+        Some(demo::start_sandbox().await?)
+    } else {
+        None
+    };
+    let no_sandbox = "the sandbox was not started";
     let demo = match &options.tenant {
         Some(tenant) => demo::Duo::from_tenant(tenant),
-        None => demo::Duo::sandbox().await?,
+        None => demo::Duo::sandbox(sandbox.as_ref().ok_or(no_sandbox)?).await?,
     };
     let mut duo_summary = String::new();
+    let idp = match &options.idp {
+        Some(source) => {
+            duo_summary.push_str(&format!("Okta SAML app: metadata from {source:?}\n"));
+            source.load().await?
+        }
+        None => {
+            let sandbox = sandbox.as_ref().ok_or(no_sandbox)?;
+            // The sandbox's Okta app answers this portal: its Single sign-on URL and Audience
+            // URI are set as an administrator sets them in Okta, and its metadata is read from
+            // its URL as from Okta's. Its users are the directory the role sync reads.
+            let saml = sandbox.saml();
+            let okta_app = saml.default_app();
+            saml.set_sp(
+                okta_app.id(),
+                idp_sandbox::saml::SpSettings::new(
+                    app::saml::acs_url(&base_url),
+                    app::saml::entity_id(&base_url),
+                ),
+            )?;
+            demo::sync_from_sandbox(sandbox, &store).await?;
+            duo_summary.push_str(&format!(
+                "Okta SAML app {} of the sandbox: metadata {}\n",
+                okta_app.id(),
+                okta_app.metadata_url()
+            ));
+            app::saml::IdpSource::Url(okta_app.metadata_url())
+                .load()
+                .await?
+        }
+    };
+    let saml = app::saml::Saml::new(&base_url, idp, options.saml_jit)?;
     // Keys an administrator saved on the settings page win over the sandbox's (not over the
     // environment: what the operator sets explicitly is what runs).
     let auth_app = match (&options.tenant, app::saved_auth_app(&store)?) {
@@ -338,6 +384,8 @@ pub(crate) async fn start(options: Options) -> Result<Running, BoxError> {
         universal,
         base_url: base_url.clone(),
         trusted_proxies: client_ip::TrustedProxies::new(options.trusted_proxies.iter().copied()),
+        saml: Some(saml),
+        role_mapping: demo::role_mapping(),
     }));
     let router = app::router(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -356,7 +404,7 @@ pub(crate) async fn start(options: Options) -> Result<Running, BoxError> {
     Ok(Running {
         url: format!("{base_url}/login"),
         addr: local,
-        sandbox: demo.sandbox,
+        sandbox,
         demo_users: demo.users,
         duo_summary,
         stop,

@@ -30,6 +30,9 @@ pub(crate) const PENDING_LIFETIME: Duration = Duration::from_secs(10 * 60);
 pub(crate) enum Stage {
     /// Nothing yet (the login form).
     Anonymous,
+    /// "Sign in with Okta": this browser was sent to the IdP with the AuthnRequest
+    /// `request_id`. Only a Response to that request completes the sign-in in this session.
+    Saml { request_id: String, since: Instant },
     /// Password accepted, Duo's Universal Prompt is open; `state` and `nonce` were sent to Duo.
     Universal {
         login: String,
@@ -60,7 +63,8 @@ impl Stage {
     /// When a pending second factor started, if one is pending.
     fn pending_since(&self) -> Option<Instant> {
         match self {
-            Stage::Universal { since, .. }
+            Stage::Saml { since, .. }
+            | Stage::Universal { since, .. }
             | Stage::Push { since, .. }
             | Stage::Enrolling { since, .. }
             | Stage::Enrolled { since, .. } => Some(*since),
@@ -89,7 +93,7 @@ pub(crate) struct Sessions {
     secure: bool,
 }
 
-fn random() -> String {
+pub(crate) fn random() -> String {
     duo_auth::universal::generate_state()
 }
 
@@ -112,9 +116,11 @@ impl Sessions {
     }
 
     /// The `Set-Cookie` value for a session id: not readable from JavaScript (`HttpOnly`), not
-    /// sent on cross-site subrequests or POSTs (`SameSite=Lax`) — but sent on the top-level
-    /// redirect back from Duo, which the Universal Prompt callback needs — and, over HTTPS,
-    /// never sent over plain HTTP (`Secure`), where anyone on the path could read it.
+    /// sent on cross-site subrequests or POSTs (`SameSite=Lax`) — so not on the IdP's POST to
+    /// the ACS URL either, which is why the SAML sign-in finishes on a same-site GET
+    /// (`/saml/continue`) — but sent on top-level navigations such as the redirect back from
+    /// Duo, which the Universal Prompt callback needs; and, over HTTPS, never sent over plain
+    /// HTTP (`Secure`), where anyone on the path could read it.
     pub(crate) fn set_cookie(&self, id: &str) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
         format!(

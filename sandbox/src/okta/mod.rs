@@ -111,6 +111,8 @@ pub(crate) struct OktaState {
     edge: record::Edge,
     /// The System Log and the portal's SAML app.
     access: Mutex<syslog::Access>,
+    /// The org's SAML apps (the sandbox as Okta's SAML IdP).
+    pub(crate) saml: crate::saml::IdpState,
 }
 
 /// Locks a mutex; a poisoned lock only means a panic elsewhere and the data is still usable.
@@ -150,6 +152,7 @@ impl OktaState {
             counters: limits::Counters::default(),
             edge: record::Edge::default(),
             access: Mutex::new(access),
+            saml: crate::saml::IdpState::new(spec),
         }
     }
 
@@ -236,6 +239,7 @@ pub(crate) fn router(state: Arc<OktaState>, faults: Faults) -> Router {
         .route("/api/v1/groups/{id}/users", get(api::list_members))
         .route("/api/v1/users/{id}", get(api::get_user))
         .merge(api::access_routes())
+        .merge(crate::saml::routes())
         .with_state(ctx)
         .layer(axum::middleware::from_fn_with_state(
             state,

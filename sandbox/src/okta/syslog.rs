@@ -181,31 +181,8 @@ impl OktaDirectory {
     /// success) and the System Log gets a `user.authentication.sso` event for the portal's SAML
     /// app (`to_portal_app`) or a `user.session.start`. False when there is no such user.
     pub fn record_sign_in(&self, id_or_login: &str, to_portal_app: bool, success: bool) -> bool {
-        let now = now_millis();
-        let user = {
-            let mut dir = self.state.write_directory();
-            if success {
-                dir.record_login(id_or_login, now)
-            } else {
-                dir.user(id_or_login).map(|u| (u.id, u.login, u.first_name))
-            }
-        };
-        let Some((id, login, name)) = user else {
-            return false;
-        };
-        let mut access = self.state.lock_access();
-        let app = access
-            .app
-            .as_ref()
-            .filter(|_| to_portal_app)
-            .map(|a| (a.id.clone(), a.label.clone()));
-        let event = sign_in(
-            (&id, &login, &name),
-            app.as_ref().map(|(i, l)| (i.as_str(), l.as_str())),
-            success,
-        );
-        access.record(event);
-        true
+        self.state
+            .record_sign_in(id_or_login, to_portal_app, success)
     }
 
     /// The portal's SAML app: its id and the ids of the groups assigned to it.
@@ -247,5 +224,41 @@ pub(crate) fn portal_app(seed: u64, groups: Vec<String>) -> PortalApp {
         id,
         label: "Duo Login Portal".into(),
         groups: groups.into_iter().map(|g| (g, at)).collect(),
+    }
+}
+
+impl super::OktaState {
+    /// [`OktaDirectory::record_sign_in`], for the sandbox's own front ends (its SAML IdP).
+    pub(crate) fn record_sign_in(
+        &self,
+        id_or_login: &str,
+        to_portal_app: bool,
+        success: bool,
+    ) -> bool {
+        let now = now_millis();
+        let user = {
+            let mut dir = self.write_directory();
+            if success {
+                dir.record_login(id_or_login, now)
+            } else {
+                dir.user(id_or_login).map(|u| (u.id, u.login, u.first_name))
+            }
+        };
+        let Some((id, login, name)) = user else {
+            return false;
+        };
+        let mut access = self.lock_access();
+        let app = access
+            .app
+            .as_ref()
+            .filter(|_| to_portal_app)
+            .map(|a| (a.id.clone(), a.label.clone()));
+        let event = sign_in(
+            (&id, &login, &name),
+            app.as_ref().map(|(i, l)| (i.as_str(), l.as_str())),
+            success,
+        );
+        access.record(event);
+        true
     }
 }

@@ -1,8 +1,9 @@
 //! The SAML side of the sandbox: an Okta-shaped IdP's keys, metadata and signed Responses.
 //!
-//! Pure functions, no HTTP: tests build Responses here and hand them to an SP; the sandbox's
-//! HTTP routes (an IdP's SSO endpoint that answers an AuthnRequest with an auto-posting form)
-//! build on the same calls.
+//! Tests build Responses here and hand them to an SP; the sandbox's HTTP routes build on the
+//! same calls: [`SamlIdp`] (from [`Sandbox::saml`](crate::Sandbox::saml)) configures the org's
+//! SAML apps, whose metadata and SSO URLs are served like Okta's, with a sign-in page listing
+//! the Okta directory's users and an auto-posting form to the SP's ACS URL.
 //!
 //! * [`OktaSamlApp`]: an Okta SAML app's names: entity ID `http://www.okta.com/{appId}`, SSO URL
 //!   `{org}/app/{appName}/{appId}/sso/saml` for both bindings, metadata URL.
@@ -20,10 +21,16 @@
 //! would not show here, which is why `saml-sp`'s peer test has signxml (lxml + OpenSSL) sign and
 //! verify on the other side.
 
+mod idp;
 mod response;
 
 use base64::Engine as _;
 
+pub use idp::{
+    EXPIRED_BY, PostedResponse, SamlAppInfo, SamlFault, SamlIdp, SamlIdpError, SamlSignIn,
+    SignInForm, SpSettings, WRONG_AUDIENCE,
+};
+pub(crate) use idp::{IdpState, routes};
 pub use response::{ResponseBuilder, SignatureAlg, Signing, encode, post_form_html, sign_xml};
 
 const MD: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
