@@ -48,3 +48,8 @@ fn sync_configs() {
 fn saml_responses() {
     replay("saml_response", targets::saml_response);
 }
+
+#[test]
+fn portal_requests() {
+    replay("portal_request", targets::portal_request);
+}

@@ -96,3 +96,59 @@ pub fn saml_response(data: &[u8]) {
         let _ = sp.accept(form, None, now, &mut pending, &mut replay);
     }
 }
+
+// Not inside an inline module: a `path` there would be resolved from a directory named after
+// it, which differs between the fuzz crate and the stable replay that includes this file.
+#[path = "../../examples/duo_login_portal/portal/client_ip.rs"]
+#[allow(dead_code, unreachable_pub, clippy::all)]
+mod portal_client_ip;
+#[path = "../../examples/duo_login_portal/portal/session.rs"]
+#[allow(dead_code, unreachable_pub, clippy::all)]
+mod portal_session;
+
+/// A request to the login portal example, through its own parsing (its `session` and
+/// `client_ip` modules, included from the example itself) and a form body as axum's `Form`
+/// reads it. Header lines (`name: value`) up to an empty line, then a form body.
+/// Besides never panicking, a session is found only by its exact id, and a client address
+/// believed from `X-Forwarded-For` only when the peer is the trusted proxy.
+pub fn portal_request(data: &[u8]) {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+    use portal_client_ip::TrustedProxies;
+    use portal_session::{Sessions, Stage};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let split = data
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .unwrap_or(data.len());
+    let (head, body) = (&data[..split], data.get(split + 2..).unwrap_or_default());
+    let mut headers = HeaderMap::new();
+    for line in head.split(|b| *b == b'\n') {
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
+        ) else {
+            continue;
+        };
+        headers.append(name, value);
+    }
+
+    for secure in [false, true] {
+        let sessions = Sessions::new(secure);
+        let (id, _csrf) = sessions.rotate(None, Stage::Anonymous);
+        if let Some((found, _)) = sessions.get(&headers) {
+            assert_eq!(found, id, "a session found by another id");
+        }
+    }
+
+    let proxy = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+    let trusted = TrustedProxies::new([proxy]);
+    assert_eq!(trusted.client(peer, &headers), Some(peer), "an untrusted peer's header believed");
+    let _ = trusted.client(proxy, &headers);
+
+    let _ = serde_urlencoded::from_bytes::<std::collections::HashMap<String, String>>(body);
+}
