@@ -147,7 +147,11 @@ pub fn portal_request(data: &[u8]) {
     let proxy = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
     let peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
     let trusted = TrustedProxies::new([proxy]);
-    assert_eq!(trusted.client(peer, &headers), Some(peer), "an untrusted peer's header believed");
+    assert_eq!(
+        trusted.client(peer, &headers),
+        Some(peer),
+        "an untrusted peer's header believed"
+    );
     let _ = trusted.client(proxy, &headers);
 
     let _ = serde_urlencoded::from_bytes::<std::collections::HashMap<String, String>>(body);
