@@ -21,6 +21,10 @@
 #[allow(dead_code)]
 mod portal;
 
+#[path = "../examples/access_review/demo.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod access_demo;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -54,7 +58,11 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
-        let profile = std::env::temp_dir().join(format!("portal-browser-{}", std::process::id()));
+        // One profile per browser: the tests of this file run at once in one process.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let profile =
+            std::env::temp_dir().join(format!("portal-browser-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).unwrap();
         let child = std::os::unix::process::CommandExt::process_group(
@@ -434,4 +442,84 @@ async fn duo_login_portal_in_headless_chromium() {
 
     b.client.close().await.unwrap();
     eprintln!("browser test done in {:?}", started.elapsed());
+}
+
+/// The access review's HTML page, as an auditor opens it: a file in the browser, its tables
+/// present with one row per finding, portal user and Duo administrator, the findings above
+/// everything else, and no script or request of its own (its CSP forbids both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_review_page_in_headless_chromium() {
+    if !available() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target/access-review-browser");
+    let written = access_demo::run(&access_demo::Options {
+        db: None,
+        out: out.clone(),
+        config: root.join("examples/okta_role_sync/config.toml"),
+        auth: duo_okta_sdk::config::OktaAuth::Dpop,
+        app_id: None,
+        stale_days: 90,
+        log_days: 90,
+        privileged: Vec::new(),
+        progress: false,
+    })
+    .await
+    .unwrap();
+    let report = written.report;
+    let shots = root.join("target/browser-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let driver = Driver::start();
+    let b = Browser {
+        client: driver.browser().await,
+        shots,
+    };
+    let page = out.join("review.html").canonicalize().unwrap();
+    b.client
+        .goto(&format!("file://{}", page.display()))
+        .await
+        .unwrap();
+    b.wait("#findings").await;
+    assert!(b.client.title().await.unwrap().starts_with("Access review"));
+    let rows = |table: &'static str| {
+        let client = b.client.clone();
+        async move {
+            client
+                .find_all(Locator::Css(&format!("#{table} tbody tr")))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(rows("findings").await, report.findings.len());
+    assert_eq!(rows("users").await, report.users.len());
+    assert_eq!(rows("duo-admins").await, report.duo_admins.len());
+    assert!(rows("counts").await >= 6);
+    // The first finding row is the report's first (most serious) finding.
+    let first = b.text("#findings tbody tr").await;
+    assert!(first.contains(&report.findings[0].subject), "{first}");
+    assert!(first.starts_with("high"), "{first}");
+    // Findings come first on the page.
+    let top = |css: &'static str| {
+        let client = b.client.clone();
+        async move {
+            let element = client.find(Locator::Css(css)).await.unwrap();
+            element.rectangle().await.unwrap().1
+        }
+    };
+    assert!(top("#findings").await < top("#counts").await);
+    assert!(top("#counts").await < top("#users").await);
+    assert!(top("#users").await < top("#duo-admins").await);
+    // The fingerprint shown is the report's.
+    assert_eq!(b.text("#fingerprint").await, report.fingerprint);
+    // Nothing ran and nothing was fetched: no script elements, one resource (the page).
+    let scripts = b
+        .client
+        .find_all(Locator::Css("script, img, link, iframe"))
+        .await
+        .unwrap();
+    assert!(scripts.is_empty());
+    b.shot("20-access-review").await;
+    b.client.close().await.unwrap();
 }

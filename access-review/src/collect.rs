@@ -13,6 +13,7 @@
 //! result is complete or an error: a review is never written from a partial read.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
 
 use duo_admin::{AdminClient, LogWindow};
 use futures::{StreamExt, TryStreamExt};
@@ -107,14 +108,15 @@ pub struct Collector<'a> {
     okta_app: Option<String>,
     duo: Option<&'a AdminClient>,
     duo_log_days: u32,
+    duo_log_delay: Duration,
     concurrency: usize,
 }
 
 /// Duo's `user_id_list` / `username_list` take at most 100 entries.
 const DUO_LIST_MAX: usize = 100;
-/// Duo's v2 authentication log holds back the last two minutes (events still arriving), so a
-/// window ending now would be refused or incomplete.
-const DUO_LOG_DELAY_SECS: u64 = 120;
+/// Duo's v2 authentication log holds back the last two minutes ("a two minute delay in the
+/// availability of new authentications"), so a window ending now would be incomplete.
+pub const DUO_LOG_DELAY: Duration = Duration::from_secs(120);
 
 impl<'a> Collector<'a> {
     /// Collects into `evidence` (its portal accounts and mapping set), as of `now`.
@@ -126,6 +128,7 @@ impl<'a> Collector<'a> {
             okta_app: None,
             duo: None,
             duo_log_days: 90,
+            duo_log_delay: DUO_LOG_DELAY,
             concurrency: 4,
         }
     }
@@ -156,6 +159,14 @@ impl<'a> Collector<'a> {
     #[must_use]
     pub fn duo_log_days(mut self, days: u32) -> Self {
         self.duo_log_days = days;
+        self
+    }
+
+    /// Builder: how far before `now` the log window ends (default [`DUO_LOG_DELAY`], Duo's own
+    /// delay; an emulator without one, such as the sandbox, can use zero).
+    #[must_use]
+    pub fn duo_log_delay(mut self, delay: Duration) -> Self {
+        self.duo_log_delay = delay;
         self
     }
 
@@ -360,13 +371,20 @@ impl<'a> Collector<'a> {
         });
 
         if self.duo_log_days > 0 {
-            let to = Timestamp::from_unix(self.now.unix().saturating_sub(DUO_LOG_DELAY_SECS));
+            // `now` is whole seconds: the window runs to the end of that second, so an event
+            // logged a moment before `now` is inside it when there is no delay.
+            let delay_ms = u64::try_from(self.duo_log_delay.as_millis()).unwrap_or(u64::MAX);
+            let to_ms = self
+                .now
+                .unix()
+                .saturating_add(1)
+                .saturating_mul(1000)
+                .saturating_sub(delay_ms);
+            let to = Timestamp::from_unix_millis(to_ms);
             let from = to.minus_days(self.duo_log_days);
             let mut latest: HashMap<String, LastAuth> = HashMap::new();
-            let mut walk = duo.authentication_log(LogWindow::new(
-                from.unix().saturating_mul(1000),
-                to.unix().saturating_mul(1000),
-            ));
+            let from_ms = to_ms.saturating_sub(u64::from(self.duo_log_days) * 86_400_000);
+            let mut walk = duo.authentication_log(LogWindow::new(from_ms, to_ms));
             let mut events = 0u64;
             while let Some(event) = walk.try_next().await? {
                 events += 1;
