@@ -149,7 +149,7 @@ fn bench(c: &mut Criterion) {
     let walk = || {
         let started = Instant::now();
         let events: Vec<duo_admin::AuthLogEvent> = rt
-            .block_on(client.authentication_log(log_window.clone()).try_collect())
+            .block_on(client.authentication_log(log_window).try_collect())
             .expect("walk");
         let took = started.elapsed();
         assert_eq!(events.len(), EVENTS);
@@ -233,7 +233,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("auth_log_walk_100k", |b| {
         b.to_async(&rt).iter_with_large_drop(|| async {
             let events: Vec<duo_admin::AuthLogEvent> = client
-                .authentication_log(log_window.clone())
+                .authentication_log(log_window)
                 .try_collect()
                 .await
                 .expect("walk");
