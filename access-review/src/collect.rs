@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::evidence::{
     AppAccess, AuthenticatorFact, DuoAccount, DuoAdmin, DuoEvidence, Evidence, LastAuth,
-    OktaAccount, OktaEvidence,
+    OktaAccount, OktaEvidence, key,
 };
 use crate::{Timestamp, TimestampError};
 
@@ -429,10 +429,6 @@ impl<'a> Collector<'a> {
         out.users = users.into_values().collect();
         Ok(out)
     }
-}
-
-fn key(login: &str) -> String {
-    role_sync::Login::new(login).key().to_owned()
 }
 
 fn okta_account(user: &okta_client::User) -> Result<OktaAccount, CollectError> {

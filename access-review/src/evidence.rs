@@ -10,6 +10,11 @@ use sha2::{Digest, Sha256};
 
 use crate::Timestamp;
 
+/// A login's matching key (case-insensitive, as `role-sync` matches logins).
+pub(crate) fn key(login: &str) -> String {
+    Login::new(login).key().to_owned()
+}
+
 /// Everything one review reads. `okta` and `duo` are `None` when that service was not read:
 /// the findings that need it are then not computed (and the report says so in `sources`),
 /// rather than guessed.
@@ -108,9 +113,15 @@ impl Evidence {
     /// `sha256:` and 64 hex digits. The same facts give the same fingerprint; any changed fact
     /// (a grant, a status, a sign-in time) gives another.
     pub fn fingerprint(&self) -> String {
+        self.normalized().fingerprint_as_is()
+    }
+
+    /// The fingerprint of evidence that is already [`normalized`](Self::normalized), without
+    /// normalizing (copying and sorting) it again.
+    pub(crate) fn fingerprint_as_is(&self) -> String {
         // BTreeMaps and sorted lists make serde_json's output canonical; serializing plain
         // strings, numbers and maps cannot fail.
-        let bytes = serde_json::to_vec(&self.normalized()).unwrap_or_default();
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
         format!(
             "sha256:{}",
             base16ct::lower::encode_string(&Sha256::digest(&bytes))

@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use role_sync::{Access, GrantSource, Login, UserStatus};
+use role_sync::{Access, GrantSource, UserStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::evidence::{
-    AuthenticatorFact, DuoAccount, DuoAdmin, Evidence, LastAuth, OktaAccount, PortalAccount,
+    AuthenticatorFact, DuoAccount, DuoAdmin, Evidence, LastAuth, OktaAccount, PortalAccount, key,
 };
 
 /// The schema of [`Report`]'s JSON. It changes only when a field is removed or changes meaning;
@@ -328,10 +328,6 @@ pub struct Report {
     pub duo_admins: Vec<AdminReview>,
 }
 
-fn key(login: &str) -> String {
-    Login::new(login).key().to_owned()
-}
-
 /// Reviews `evidence` under `policy` as of `taken_at`. The same evidence (in any order), policy
 /// and time give the same report, byte for byte.
 ///
@@ -577,7 +573,8 @@ pub fn review(evidence: &Evidence, policy: &ReviewPolicy, taken_at: Timestamp) -
     Report {
         schema: SCHEMA.to_owned(),
         taken_at,
-        fingerprint: evidence.fingerprint(),
+        // `evidence` is the normalized copy: hash it as it is.
+        fingerprint: evidence.fingerprint_as_is(),
         policy: policy.clone(),
         sources: Sources {
             okta: evidence.okta.is_some(),

@@ -256,10 +256,8 @@ async fn build_demo_portal(
     if let Some(user) = others.first() {
         sandbox.okta().set_status(user, OktaUserStatus::Suspended)?;
     }
-    let without_developer = admins
-        .iter()
-        .find(|l| !holders("developer").contains(l))
-        .cloned();
+    let developers = holders("developer");
+    let without_developer = admins.iter().find(|l| !developers.contains(l)).cloned();
     if let Some(admin) = without_developer {
         store.grant(&admin, "developer", GrantSource::Manual)?;
     }
