@@ -1,15 +1,21 @@
-//! The walk behind every paged listing: pages are decoded while the next ones are fetched.
+//! The walk behind every paged listing: pages are decoded while the next ones are fetched, and
+//! once the listing's size is known, requested several at a time.
 //!
-//! A page's `metadata.next_offset` sits in a few bytes at the end of its body (or at its start,
-//! depending on how the server orders the envelope's members). A task of the walk's own
-//! requests the pages: as soon as a page's body has arrived, [`next_offset_hint`] reads it there
-//! and the page at that offset is requested, up to [`WINDOW`] pages beyond the one the listing
-//! waits for; every page is decoded in a task of its own, so the listing's consumer is never
-//! in the way of the next request. The hint only decides what is requested early: the walk
-//! follows the `next_offset` of each fully decoded page, and prefetched pages at any other
-//! offset are dropped, their tasks aborted. So the walk lists exactly what sequential paging
-//! lists, refuses a `next_offset` that does not advance the same way, and has one request in
-//! flight at a time. Dropping the walk aborts its tasks.
+//! A page's `metadata` (`next_offset`, `total_objects`) sits in a few bytes at the end of its
+//! body (or at its start, depending on how the server orders the envelope's members). A task of
+//! the walk's own requests the pages: as soon as a page's body has arrived, [`metadata_hint`]
+//! reads them there. With only a `next_offset`, the page at that offset is requested next (one
+//! request in flight). With a `total_objects` too, every offset of the listing is known — Duo
+//! pages by offset, each page `next_offset - offset` wide — so the remaining pages are requested
+//! at once, at most [`Concurrency`] of them in flight (Duo's 429s and the client's pacing still
+//! decide when each one goes; the first retried request drops the walk to one at a time), and at
+//! most [`WINDOW`] pages beyond those in flight wait for the listing's consumer. Every page is
+//! decoded in a task of its own, so the consumer is never in the way of the next request.
+//!
+//! The hints only decide what is requested early: the walk follows the `next_offset` of each
+//! fully decoded page, and prefetched pages at any other offset are dropped, their tasks
+//! aborted. So the walk lists exactly what sequential paging lists, and refuses a `next_offset`
+//! that does not advance the same way. Dropping the walk aborts its tasks.
 
 use std::sync::Arc;
 
@@ -60,6 +66,9 @@ pub(crate) struct Walk<D> {
     ///
     /// [`Limits::max_pages`]: duo_auth::transport::Limits::max_pages
     pub(crate) max_pages: u64,
+    /// How many of the walk's requests may be in flight at once (shared by every chain of the
+    /// walk, so that slowing down after a 429 outlives a restarted chain).
+    pub(crate) requests: Arc<Concurrency>,
 }
 
 // Not derived: that would ask `D: Clone`.
@@ -73,12 +82,113 @@ impl<D> Clone for Walk<D> {
             prefetch: self.prefetch,
             decoder: Arc::clone(&self.decoder),
             max_pages: self.max_pages,
+            requests: Arc::clone(&self.requests),
         }
     }
 }
 
-/// How many pages may be on their way beyond the one the listing waits for.
+/// How many fetched pages may wait for the listing's consumer beyond those in flight: what bounds
+/// a walk's memory when the consumer is slower than the network.
 const WINDOW: usize = 4;
+
+/// What a page's bytes say of the listing, read before the page is decoded ([`metadata_hint`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Hint {
+    /// `metadata.next_offset`: absent on the last page.
+    pub(crate) next: Option<u64>,
+    /// `metadata.total_objects`: the listing's size when the page was served.
+    pub(crate) total: Option<u64>,
+}
+
+/// The bound on a walk's requests in flight, which the walk lowers to one at its first retried
+/// request (a 429, or a failure retried by the caller's retry policy): a service that pushes
+/// back gets sequential paging from then on, not the same burst again.
+#[derive(Debug)]
+pub(crate) struct Concurrency {
+    permits: Arc<tokio::sync::Semaphore>,
+    /// The bound now.
+    limit: std::sync::atomic::AtomicUsize,
+    /// Permits given out before the bound was lowered, to be forgotten as they come back.
+    excess: std::sync::atomic::AtomicUsize,
+}
+
+/// One request's place among those in flight; given back (or forgotten, when the bound has been
+/// lowered meanwhile) when dropped.
+#[derive(Debug)]
+pub(crate) struct RequestPermit {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    owner: Arc<Concurrency>,
+}
+
+impl Drop for RequestPermit {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if let Some(permit) = self.permit.take()
+            && self
+                .owner
+                .excess
+                .fetch_update(SeqCst, SeqCst, |e| e.checked_sub(1))
+                .is_ok()
+        {
+            permit.forget();
+        }
+    }
+}
+
+impl Concurrency {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        let limit = limit.max(1);
+        Arc::new(Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(limit)),
+            limit: limit.into(),
+            excess: 0.into(),
+        })
+    }
+
+    /// The bound now.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits for a place among the requests in flight.
+    async fn acquire(self: &Arc<Self>) -> Option<RequestPermit> {
+        let permit = Arc::clone(&self.permits).acquire_owned().await.ok()?;
+        Some(RequestPermit {
+            permit: Some(permit),
+            owner: Arc::clone(self),
+        })
+    }
+
+    /// Lowers the bound to one request in flight (once; later calls do nothing).
+    pub(crate) fn slow_down(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let before = self.limit.swap(1, SeqCst);
+        if before > 1 {
+            // Free permits go at once; those held by requests in flight as they come back.
+            let now = self.permits.forget_permits(before - 1);
+            self.excess.fetch_add(before - 1 - now, SeqCst);
+            tracing::info!(
+                from = before,
+                "the service pushed back: one page request at a time from now on"
+            );
+        }
+    }
+}
+
+/// Told when a page's body has arrived: hands its [`Hint`] to the chain and gives the request's
+/// place in flight back. Dropped unsent (the request failed), it gives the place back all the
+/// same, and the chain sees no hint.
+pub(crate) struct Arrival {
+    hint: oneshot::Sender<Hint>,
+    _request: Option<RequestPermit>,
+}
+
+impl Arrival {
+    pub(crate) fn arrived(self, hint: Hint) {
+        // The receiver may be gone (the listing moved on); nothing to do then.
+        let _ = self.hint.send(hint);
+    }
+}
 
 /// A spawned task, aborted when dropped (a dropped listing leaves nothing running).
 struct Task<R>(tokio::task::JoinHandle<R>);
@@ -156,17 +266,31 @@ impl<D: Decode> Walk<D> {
     fn chain(&self, offset: u64, budget: u64) -> Ahead<D::Item> {
         let (tx, pages) = tokio::sync::mpsc::unbounded_channel();
         let walk = self.clone();
-        let window = Arc::new(tokio::sync::Semaphore::new(WINDOW + 1));
+        let requests = Arc::clone(&self.requests);
+        let window = Arc::new(tokio::sync::Semaphore::new(WINDOW + requests.limit()));
         let chain = async move {
             let mut offset = offset;
+            // Once a page's bytes have named both its successor and the listing's size: the
+            // width of a page and the offset where the listing ends.
+            let mut known: Option<(u64, u64)> = None;
             for _ in 0..budget.max(1) {
+                if known.is_some_and(|(_, end)| offset >= end) {
+                    return;
+                }
                 let Ok(slot) = Arc::clone(&window).acquire_owned().await else {
                     return;
                 };
+                let Some(request) = requests.acquire().await else {
+                    return;
+                };
                 let (hint_tx, hint) = oneshot::channel();
+                let arrival = Arrival {
+                    hint: hint_tx,
+                    _request: Some(request),
+                };
                 let fetch = walk.clone();
                 let task = Task(tokio::spawn(
-                    async move { fetch.client.fetch_page(&fetch, offset, Some(hint_tx)).await }
+                    async move { fetch.client.fetch_page(&fetch, offset, Some(arrival)).await }
                         .instrument(tracing::Span::current()),
                 ));
                 if tx
@@ -179,11 +303,26 @@ impl<D: Decode> Walk<D> {
                 {
                     return;
                 }
-                // The next page is asked for once this one's body has arrived and names it;
-                // a body without a readable `next_offset` (the last page, a failure) ends the
+                if let Some((width, _)) = known {
+                    // Every offset is known: the next request goes as soon as there is room.
+                    offset += width;
+                    continue;
+                }
+                // The next page is asked for once this one's body has arrived and names it; a
+                // body without a readable `next_offset` (the last page, a failure) ends the
                 // chain, and the listing goes on from the decoded page.
                 match hint.await {
-                    Ok(Some(next)) => offset = next,
+                    Ok(Hint {
+                        next: Some(next),
+                        total,
+                    }) if next > offset => {
+                        if let Some(total) = total
+                            && requests.limit() > 1
+                        {
+                            known = Some((next - offset, total));
+                        }
+                        offset = next;
+                    }
                     _ => return,
                 }
             }
@@ -195,22 +334,42 @@ impl<D: Decode> Walk<D> {
     }
 }
 
-/// `metadata.next_offset` read straight from a page's bytes: the metadata object is looked for
-/// in the last and then the first few hundred bytes. `None` when it is not found there, or has
-/// no `next_offset` (the last page). Only a hint: nothing but what is requested early depends on
-/// it.
-pub(crate) fn next_offset_hint(body: &[u8]) -> Option<u64> {
+/// `metadata.next_offset` and `metadata.total_objects` read straight from a page's bytes: the
+/// metadata object is looked for in the last and then the first few hundred bytes. Either is
+/// `None` when it is not found there (`next` also on the last page). Only a hint: nothing but
+/// what is requested early depends on it.
+pub(crate) fn metadata_hint(body: &[u8]) -> Hint {
     const WINDOW: usize = 512;
     let tail = &body[body.len().saturating_sub(WINDOW)..];
     let head = &body[..body.len().min(WINDOW)];
-    let (part, at) = [tail, head]
+    let Some((part, at)) = [tail, head]
         .into_iter()
-        .find_map(|part| Some((part, find(part, b"\"metadata\"")?)))?;
+        .find_map(|part| Some((part, find(part, b"\"metadata\"")?)))
+    else {
+        return Hint::default();
+    };
     let metadata = &part[at..];
     // Duo's metadata is flat (numbers): it ends at the first closing brace.
-    let metadata = &metadata[..metadata.iter().position(|b| *b == b'}')?];
-    let key = find(metadata, b"\"next_offset\"")?;
-    let rest = skip_space(&metadata[key + b"\"next_offset\"".len()..]);
+    let Some(close) = metadata.iter().position(|b| *b == b'}') else {
+        return Hint::default();
+    };
+    let metadata = &metadata[..close];
+    Hint {
+        next: number_after(metadata, b"\"next_offset\""),
+        total: number_after(metadata, b"\"total_objects\""),
+    }
+}
+
+/// `metadata.next_offset` alone (see [`metadata_hint`]).
+#[cfg(test)]
+pub(crate) fn next_offset_hint(body: &[u8]) -> Option<u64> {
+    metadata_hint(body).next
+}
+
+/// The number (bare or quoted) after `"key":` in a flat object's bytes.
+fn number_after(object: &[u8], key: &[u8]) -> Option<u64> {
+    let at = find(object, key)?;
+    let rest = skip_space(&object[at + key.len()..]);
     let rest = skip_space(rest.strip_prefix(b":")?);
     let rest = rest.strip_prefix(b"\"").unwrap_or(rest);
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -255,6 +414,69 @@ mod tests {
             "1,".repeat(5000) + "1"
         );
         assert_eq!(next_offset_hint(long.as_bytes()), Some(9900));
+    }
+
+    #[test]
+    fn the_total_comes_with_the_next_offset() {
+        use super::{Hint, metadata_hint};
+        let tail = br#"{"stat":"OK","response":[{"a":1}],"metadata":{"next_offset":300,"prev_offset":0,"total_objects":650}}"#;
+        assert_eq!(
+            metadata_hint(tail),
+            Hint {
+                next: Some(300),
+                total: Some(650)
+            }
+        );
+        let head = br#"{"metadata": {"total_objects": "650", "next_offset": 600}, "response": [], "stat": "OK"}"#;
+        assert_eq!(
+            metadata_hint(head),
+            Hint {
+                next: Some(600),
+                total: Some(650)
+            }
+        );
+        let last =
+            br#"{"stat":"OK","response":[],"metadata":{"prev_offset":300,"total_objects":650}}"#;
+        assert_eq!(
+            metadata_hint(last),
+            Hint {
+                next: None,
+                total: Some(650)
+            }
+        );
+        // A total outside the metadata object is not one.
+        let elsewhere =
+            br#"{"stat":"OK","metadata":{"next_offset":2},"response":[{"total_objects":5}]}"#;
+        assert_eq!(metadata_hint(elsewhere).total, None);
+        assert_eq!(metadata_hint(b"").total, None);
+    }
+
+    /// The bound on requests in flight drops to one at the first push-back: free places go at
+    /// once, places held by requests in flight as those requests end.
+    #[tokio::test]
+    async fn slowing_down_leaves_one_request_in_flight() {
+        let c = super::Concurrency::new(4);
+        let held: Vec<_> = futures::future::join_all((0..3).map(|_| c.acquire()))
+            .await
+            .into_iter()
+            .map(Option::unwrap)
+            .collect();
+        c.slow_down();
+        assert_eq!(c.limit(), 1);
+        // The one free place was taken away; three are held.
+        assert_eq!(c.permits.available_permits(), 0);
+        drop(held);
+        // Two of the three come back forgotten, one comes back.
+        assert_eq!(c.permits.available_permits(), 1);
+        let one = c.acquire().await.unwrap();
+        assert_eq!(c.permits.available_permits(), 0);
+        drop(one);
+        c.slow_down();
+        assert_eq!(
+            c.permits.available_permits(),
+            1,
+            "a second slow-down changes nothing"
+        );
     }
 
     /// A user's own `"metadata"` field near the end of a long body wins over the real metadata

@@ -30,6 +30,13 @@ impl Runtime for NoWait {
 }
 
 fn client(app: &DuoApplication) -> AdminClient {
+    client_with(app, duo_admin::DEFAULT_PAGE_CONCURRENCY)
+}
+
+/// A client with this many page requests in flight at most; 1 requests each page once the
+/// body of the one before has arrived, which the tests that count pages ahead rely on
+/// (tests/page_concurrency.rs covers the concurrent walk).
+fn client_with(app: &DuoApplication, page_concurrency: usize) -> AdminClient {
     let creds = Credentials::new(
         app.integration_key.as_str(),
         app.secret_key.as_str(),
@@ -39,6 +46,7 @@ fn client(app: &DuoApplication) -> AdminClient {
     AdminClient::builder(creds)
         .loopback_http(true)
         .runtime(Arc::new(NoWait))
+        .page_concurrency(page_concurrency)
         .build()
         .unwrap()
 }
@@ -246,8 +254,8 @@ async fn imports_ten_thousand_users_exactly_through_faults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_deleted_mid_walk_restarts_the_walk() {
-    // Ten pages: the walk prefetches at most five beyond the one it hands over, so the last
-    // pages are requested after the deletion and see Duo's count change.
+    // Ten pages, one request at a time: the walk prefetches at most five beyond the one it
+    // hands over, so the last pages are requested after the deletion and see Duo's count change.
     let sandbox = Sandbox::builder().users(3_000).start().await.unwrap();
     let duo = sandbox.duo();
     let portal = portal_of_usernames(&duo);
@@ -255,7 +263,7 @@ async fn a_user_deleted_mid_walk_restarts_the_walk() {
     let mut deleted = false;
     let mut attempts = HashSet::new();
     let report = import(
-        &client(&sandbox.credentials().duo.admin),
+        &client_with(&sandbox.credentials().duo.admin, 1),
         &portal,
         &ImportOptions::default(),
         |p| {
@@ -369,7 +377,9 @@ async fn dropping_an_import_cancels_it_and_the_client_stays_usable() {
     let portal = portal_of_usernames(&duo);
     let faults = sandbox.faults();
     faults.inject(Fault::new("/admin/v1/users", FaultKind::Hold).after(3));
-    let admin = client(&sandbox.credentials().duo.admin);
+    // One request at a time, so that exactly one is held (tests/page_concurrency.rs drops a
+    // walk with eight held).
+    let admin = client_with(&sandbox.credentials().duo.admin, 1);
     let options = ImportOptions::default();
 
     let before = duo.requests();

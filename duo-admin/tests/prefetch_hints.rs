@@ -45,8 +45,36 @@ fn page(offset: u64) -> String {
     )
 }
 
+/// Users in [`uneven_page`]'s listing.
+const UNEVEN_USERS: u64 = 23;
+
+/// The page at `offset` of a listing whose pages are two and three users wide in turn (a page
+/// at a multiple of five holds two): the first page's `next_offset` and `total_objects`
+/// predict offsets 2, 4, 6, … of which most are not page starts. The metadata is at the end,
+/// where the hint is read.
+fn uneven_page(offset: u64) -> String {
+    let width = if offset.is_multiple_of(5) { 2 } else { 3 };
+    let end = (offset + width).min(UNEVEN_USERS);
+    let users: Vec<String> = (offset..end)
+        .map(|i| format!(r#"{{"user_id":"DU{i}","username":"user{i}","status":"active"}}"#))
+        .collect();
+    let next = if end < UNEVEN_USERS {
+        format!(r#","next_offset":{end}"#)
+    } else {
+        String::new()
+    };
+    format!(
+        r#"{{"stat":"OK","response":[{}],"metadata":{{"total_objects":{UNEVEN_USERS}{next}}}}}"#,
+        users.join(",")
+    )
+}
+
 /// Serves pages over HTTP/1.1 keep-alive; records each requested offset.
-async fn serve(listener: tokio::net::TcpListener, seen: Arc<Mutex<Vec<u64>>>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    seen: Arc<Mutex<Vec<u64>>>,
+    page: fn(u64) -> String,
+) {
     loop {
         let Ok((mut socket, _)) = listener.accept().await else {
             return;
@@ -89,7 +117,7 @@ async fn misleading_hints_cost_requests_not_users() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let server = tokio::spawn(serve(listener, Arc::clone(&seen)));
+    let server = tokio::spawn(serve(listener, Arc::clone(&seen), page));
     let creds = duo_auth::Credentials::new("DIXXXXXXXXXXXXXXXXXX", "a".repeat(40), host).unwrap();
     let admin = AdminClient::builder(creds)
         .loopback_http(true)
@@ -134,5 +162,41 @@ async fn misleading_hints_cost_requests_not_users() {
         .unwrap();
     assert_eq!(report.duo_users, USERS as usize);
     assert_eq!(report.matched.len(), USERS as usize);
+    server.abort();
+}
+
+/// Pages of uneven width make the concurrent walk's predicted offsets wrong: the pages at
+/// offsets that are not page starts are dropped, and the listing still holds every user once,
+/// in order, at any bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_uneven_width_cost_requests_not_users() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let server = tokio::spawn(serve(listener, Arc::clone(&seen), uneven_page));
+    let creds = duo_auth::Credentials::new("DIXXXXXXXXXXXXXXXXXX", "a".repeat(40), host).unwrap();
+    let expected: Vec<String> = (0..UNEVEN_USERS).map(|i| format!("DU{i}")).collect();
+    for bound in [1, 2, 8] {
+        let admin = AdminClient::builder(creds.clone())
+            .loopback_http(true)
+            .page_size(3)
+            .page_concurrency(bound)
+            .build()
+            .unwrap();
+        let ids: Vec<String> = admin
+            .users()
+            .map_ok(|u| u.user_id)
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(ids, expected, "bound {bound}: every user once, in order");
+    }
+    // Every real page start was asked for.
+    let requested = seen.lock().unwrap().clone();
+    let mut start = 0;
+    while start < UNEVEN_USERS {
+        assert!(requested.contains(&start), "{start} in {requested:?}");
+        start += if start.is_multiple_of(5) { 2 } else { 3 };
+    }
     server.abort();
 }

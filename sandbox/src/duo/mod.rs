@@ -50,6 +50,9 @@ pub(crate) struct DuoState {
     pub(crate) faults: Mutex<Option<Faults>>,
     /// Duo requests being handled now (see [`edge_middleware`]).
     in_flight: AtomicU64,
+    /// The most Duo requests handled at once since the start or the last
+    /// [`DuoAccount::reset_max_in_flight`].
+    max_in_flight: AtomicU64,
     /// `auth_status` long polls held now, waiting for their transaction's answer.
     pub(crate) waiting_polls: AtomicU64,
     /// Woken when pending transactions are answered ahead of their script
@@ -96,6 +99,7 @@ impl DuoState {
             account: Mutex::new(account),
             faults: Mutex::new(None),
             in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
             waiting_polls: AtomicU64::new(0),
             answered: tokio::sync::Notify::new(),
         }
@@ -345,6 +349,19 @@ impl DuoAccount {
     pub fn in_flight(&self) -> u64 {
         self.state.in_flight.load(Ordering::SeqCst)
     }
+
+    /// The most Duo requests that were in flight at once (as [`in_flight`](Self::in_flight)
+    /// counts them) since the sandbox started or [`reset_max_in_flight`](Self::reset_max_in_flight):
+    /// what a test of a client's concurrency bound reads.
+    pub fn max_in_flight(&self) -> u64 {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Starts [`max_in_flight`](Self::max_in_flight) again from the requests in flight now.
+    pub fn reset_max_in_flight(&self) {
+        let now = self.state.in_flight.load(Ordering::SeqCst);
+        self.state.max_in_flight.store(now, Ordering::SeqCst);
+    }
 }
 
 /// Leaves the Duo in-flight gauge however the request ends (a dropped connection included).
@@ -367,7 +384,8 @@ pub(crate) async fn edge_middleware(
     if crate::okta::is_okta(request.uri().path()) {
         return next.run(request).await;
     }
-    state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let _gauge = InFlight(&state.in_flight);
     next.run(request).await
 }
