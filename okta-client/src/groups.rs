@@ -11,12 +11,35 @@ use crate::client::{OktaClient, Raw};
 use crate::error::{Error, Result};
 use crate::model::{Group, User};
 
+/// How many group listings to run at once when reading a directory: the `concurrency` argument
+/// of [`OktaClient::directory_snapshot`] and of `directory::fetch_directory*` (feature
+/// `role-sync`).
+///
+/// Why 8:
+/// * Okta's concurrency limit is 75 simultaneous requests per org for Workforce and Customer
+///   Identity orgs and 35 on the Integrator Free plan, shared with everything else the org
+///   serves (sign-ins, other integrations); Okta adds that even large bulk loads rarely need more
+///   than 10 (<https://developer.okta.com/docs/reference/rl2-concurrency/>,
+///   <https://developer.okta.com/docs/reference/rl-additional-limits/>). 8 is under a quarter of
+///   the smallest plan's 35.
+/// * Member pages count against the per-minute budget of "Create or list groups"
+///   (`/api/v1/groups` except `/api/v1/groups/{id}`): 500 requests a minute on Workforce
+///   Identity, 600 on Enterprise, 100 on the free developer org
+///   (<https://developer.okta.com/docs/reference/rl-global-mgmt/>). By Okta's own formula,
+///   concurrency = requests per minute / 60 × seconds per request, spending 600 a minute with
+///   pages of 200 users that take ~0.8 s each needs 8 listings; more only reach the 429 sooner.
+///
+/// `directory::fetch_directory*` start the largest group first (a snapshot starts them in the
+/// order given), so with enough slots a sync lasts about as long as its largest group alone.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
 /// The parameters of `GET /api/v1/groups`.
 ///
 /// ```
 /// use okta_client::GroupQuery;
-/// let q = GroupQuery::new().search(r#"type eq "OKTA_GROUP""#).limit(50);
+/// let q = GroupQuery::new().search(r#"type eq "OKTA_GROUP""#).limit(50).expand_stats();
 /// assert_eq!(q.search.as_deref(), Some(r#"type eq "OKTA_GROUP""#));
+/// assert_eq!(q.expand.as_deref(), Some("stats"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -29,6 +52,9 @@ pub struct GroupQuery {
     pub filter: Option<String>,
     /// `limit`: page size.
     pub limit: Option<u32>,
+    /// `expand`: metadata Okta embeds in each group under `_embedded` (`stats`, `app`, or both
+    /// comma-separated); see [`GroupQuery::expand_stats`].
+    pub expand: Option<String>,
 }
 
 impl GroupQuery {
@@ -62,6 +88,15 @@ impl GroupQuery {
     #[must_use]
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = Some(limit);
+        self
+    }
+
+    /// Sets `expand=stats`: each group then carries `_embedded.stats`, whose `usersCount`
+    /// [`Group::users_count`] reads. The counts come with the listing itself, so ordering
+    /// groups by size costs no request per group.
+    #[must_use]
+    pub fn expand_stats(mut self) -> Self {
+        self.expand = Some("stats".to_string());
         self
     }
 }
@@ -110,6 +145,7 @@ impl OktaClient {
                     ("q", &query.q),
                     ("search", &query.search),
                     ("filter", &query.filter),
+                    ("expand", &query.expand),
                 ] {
                     if let Some(v) = v {
                         pairs.append_pair(k, v);
@@ -156,8 +192,15 @@ impl OktaClient {
     }
 
     /// Every member of every group in `group_ids`, with at most `concurrency` groups fetched at
-    /// once. **Complete or an error**: if any page of any group fails (after the retry policy),
-    /// the whole snapshot is an error and no partial result is returned.
+    /// once ([`DEFAULT_CONCURRENCY`] is a good start). **Complete or an error**: if any page of
+    /// any group fails (after the retry policy), the whole snapshot is an error and no partial
+    /// result is returned.
+    ///
+    /// Listings start in the order given: the first `concurrency` groups at once, then each next
+    /// one as soon as a listing ends. A group's pages are sequential (Okta pages members by
+    /// cursor), so the snapshot takes at least as long as its largest group: give the largest
+    /// first ([`Group::users_count`] with [`GroupQuery::expand_stats`]) so that it never starts
+    /// last.
     ///
     /// Progress is reported as `tracing` spans: `okta.directory_snapshot` (with `groups` and, at
     /// the end, `members`), one `okta.group_members` per group (with `members` and `pages`) and,

@@ -106,6 +106,29 @@ pub struct Group {
     pub extra: Map<String, Value>,
 }
 
+impl Group {
+    /// `_embedded.stats.usersCount`: the number of members, present when the group was listed
+    /// with `expand=stats` ([`GroupQuery::expand_stats`](crate::GroupQuery::expand_stats)).
+    /// `None` when it is absent or not a non-negative integer: `_embedded` is kept in `extra` as
+    /// sent, so a shape this crate does not expect never fails the decoding of the group.
+    ///
+    /// ```
+    /// let g: okta_client::Group = serde_json::from_str(
+    ///     r#"{"id":"00g1","type":"OKTA_GROUP","profile":{"name":"Sales"},
+    ///         "_embedded":{"stats":{"usersCount":42,"appsCount":3}}}"#,
+    /// )?;
+    /// assert_eq!(g.users_count(), Some(42));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn users_count(&self) -> Option<u64> {
+        self.extra
+            .get("_embedded")?
+            .get("stats")?
+            .get("usersCount")?
+            .as_u64()
+    }
+}
+
 /// A group's profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -182,9 +205,52 @@ mod tests {
         .unwrap();
         assert_eq!(g.group_type, GroupType::BuiltIn);
         assert_eq!(g.profile.description, None);
+        assert_eq!(g.users_count(), None, "not expanded");
         assert_eq!(
             UserStatus::from("LOCKED_OUT".to_string()),
             UserStatus::LockedOut
+        );
+    }
+
+    #[test]
+    fn users_count_reads_embedded_stats_and_tolerates_any_shape() {
+        let group = |embedded: Value| -> Group {
+            let mut g = serde_json::json!({
+                "id": "00g1", "type": "OKTA_GROUP", "profile": {"name": "Sales"},
+            });
+            if !embedded.is_null() {
+                g["_embedded"] = embedded;
+            }
+            serde_json::from_value(g).expect("a group decodes whatever `_embedded` holds")
+        };
+        let full = serde_json::json!({"stats": {
+            "usersCount": 1234, "appsCount": 2, "groupPushMappingsCount": 0,
+            "hasAdminPrivilege": false, "_links": {"self": {"href": "https://x/api/v1/groups/00g1/stats"}},
+        }});
+        assert_eq!(group(full.clone()).users_count(), Some(1234));
+        assert_eq!(
+            group(serde_json::json!({"stats": {"usersCount": 0}})).users_count(),
+            Some(0)
+        );
+        for odd in [
+            Value::Null,
+            serde_json::json!({}),
+            serde_json::json!([]),
+            serde_json::json!("stats"),
+            serde_json::json!({"stats": null}),
+            serde_json::json!({"stats": []}),
+            serde_json::json!({"stats": {"appsCount": 3}}),
+            serde_json::json!({"stats": {"usersCount": "12"}}),
+            serde_json::json!({"stats": {"usersCount": -1}}),
+            serde_json::json!({"stats": {"usersCount": 1.5}}),
+            serde_json::json!({"app": {"id": "0oa1"}}),
+        ] {
+            assert_eq!(group(odd.clone()).users_count(), None, "{odd}");
+        }
+        // `_embedded` is kept as sent, so it round-trips.
+        assert_eq!(
+            serde_json::to_value(group(full.clone())).unwrap()["_embedded"],
+            full
         );
     }
 }

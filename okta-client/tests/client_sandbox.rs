@@ -190,6 +190,37 @@ async fn every_auth_type_lists_groups_and_all_members() {
 }
 
 #[tokio::test]
+async fn expand_stats_gives_each_group_its_member_count() {
+    let sb = sandbox().await;
+    let client = ssws(&sb).build().unwrap();
+    // Pages of 2, so that the count must survive the next links too.
+    let expanded = client
+        .groups(&GroupQuery::new().limit(2).expand_stats())
+        .await
+        .unwrap();
+    let want: Vec<(String, Option<u64>)> = sb
+        .okta()
+        .groups()
+        .into_iter()
+        .map(|g| (g.id, Some(g.members as u64)))
+        .collect();
+    let got: Vec<(String, Option<u64>)> = expanded
+        .iter()
+        .map(|g| (g.id.clone(), g.users_count()))
+        .collect();
+    assert_eq!(got, want);
+    // Not asked for: no `_embedded`, no count, and the groups decode all the same.
+    let plain = client.groups(&GroupQuery::new()).await.unwrap();
+    assert_eq!(plain.len(), expanded.len());
+    for (p, e) in plain.iter().zip(&expanded) {
+        assert_eq!(p.users_count(), None);
+        assert!(!p.extra.contains_key("_embedded"));
+        assert_eq!((&p.id, &p.profile), (&e.id, &e.profile));
+    }
+    sb.shutdown().await;
+}
+
+#[tokio::test]
 async fn dpop_nonce_dance_then_nonce_reuse_and_invalid_token_refetch() {
     let sb = sandbox().await;
     let client = dpop_rsa(&sb).build().unwrap();

@@ -298,6 +298,106 @@ async fn groups_search_filter_and_query() {
 }
 
 #[tokio::test]
+async fn expand_stats_embeds_the_member_counts() {
+    let sb = start(90, 5).await;
+    let dir = sb.okta();
+    let auth = ssws(&sb);
+    let base = sb.http_url();
+    // A membership change after generation must show in the count.
+    let grown = dir.groups()[2].id.clone();
+    let newcomer = dir
+        .add_user(NewOktaUser::new("stats.grown@example.com"))
+        .unwrap();
+    assert!(dir.add_member(&grown, &newcomer.id).unwrap());
+    let assigned = dir
+        .portal_app()
+        .map(|(_, groups)| groups)
+        .unwrap_or_default();
+    assert!(
+        !assigned.is_empty(),
+        "the portal app has groups: appsCount is not all zeros"
+    );
+
+    // Every page of an expanded listing is expanded: the next link keeps `expand`.
+    let mut url = format!("{base}/api/v1/groups?limit=2&expand=stats");
+    let mut seen = 0;
+    loop {
+        let r = get_url(&url, &auth, None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        for g in r.body.as_array().unwrap() {
+            let id = g["id"].as_str().unwrap();
+            let stats = &g["_embedded"]["stats"];
+            assert_eq!(
+                stats["usersCount"],
+                dir.members(id).unwrap().len(),
+                "{id}: {g}"
+            );
+            let apps = assigned.iter().filter(|g| *g == id).count();
+            assert_eq!(stats["appsCount"], apps, "{id}");
+            assert_eq!(stats["groupPushMappingsCount"], 0);
+            assert_eq!(stats["hasAdminPrivilege"], false);
+            assert_eq!(
+                stats["_links"]["self"]["href"],
+                format!("{base}/api/v1/groups/{id}/stats")
+            );
+            assert_eq!(
+                g["_links"]["users"]["href"],
+                format!("{base}/api/v1/groups/{id}/users")
+            );
+            seen += 1;
+        }
+        match next_link(&r) {
+            Some(next) => {
+                assert!(next.contains("expand=stats"), "{next}");
+                url = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, dir.groups().len());
+
+    // One group, by id.
+    let r = get(
+        &sb,
+        &format!("/api/v1/groups/{grown}?expand=stats"),
+        &auth,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["_embedded"]["stats"]["usersCount"],
+        dir.members(&grown).unwrap().len()
+    );
+
+    // Without `expand`, with Okta's other value alone, or with a value Okta does not document:
+    // no `_embedded`, and nothing else changes. Both values together expand the stats.
+    let plain = get(&sb, "/api/v1/groups", &auth, None).await;
+    for g in plain.body.as_array().unwrap() {
+        assert!(g.get("_embedded").is_none(), "{g}");
+    }
+    for other in ["app", "bogus", "STATS", ""] {
+        let r = get(&sb, &format!("/api/v1/groups?expand={other}"), &auth, None).await;
+        assert_eq!(r.status, 200, "expand={other}: {}", r.text);
+        assert_eq!(r.body, plain.body, "expand={other}");
+    }
+    let both = get(&sb, "/api/v1/groups?expand=stats,app", &auth, None).await;
+    for (b, p) in both
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(plain.body.as_array().unwrap())
+    {
+        let mut b = b.clone();
+        assert!(b.as_object_mut().unwrap().remove("_embedded").is_some());
+        assert_eq!(&b, p);
+    }
+    let r = get(&sb, &format!("/api/v1/groups/{grown}"), &auth, None).await;
+    assert!(r.body.get("_embedded").is_none());
+}
+
+#[tokio::test]
 async fn repeat_cursor_fault_repeats_the_current_cursor() {
     let sb = Sandbox::builder()
         .seed(11)

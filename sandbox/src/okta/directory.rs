@@ -233,8 +233,53 @@ impl Rendered {
         }
     }
 
+    /// Appends the JSON object with `"_embedded": embedded` as its first member, so that an
+    /// expanded listing reuses the cached rendering instead of rendering the object again.
+    fn write_embedded(&self, base: &str, embedded: &str, out: &mut String) {
+        out.push_str(r#"{"_embedded":"#);
+        out.push_str(embedded);
+        for (i, part) in self.parts.iter().enumerate() {
+            if i == 0 {
+                // Every rendered object opens with `{`; its first member follows a comma now.
+                let rest = part.strip_prefix('{').unwrap_or(part);
+                if !rest.starts_with('}') {
+                    out.push(',');
+                }
+                out.push_str(rest);
+            } else {
+                out.push_str(base);
+                out.push_str(part);
+            }
+        }
+    }
+
     fn len_hint(&self) -> usize {
         self.parts.iter().map(|p| p.len() + 32).sum()
+    }
+}
+
+/// `expand=stats` was asked for: each group served carries Okta's `_embedded.stats`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ExpandStats {
+    /// The group ids of every app assignment in the org (one entry per app and group), for
+    /// `appsCount`.
+    pub(crate) app_groups: Vec<String>,
+}
+
+impl ExpandStats {
+    /// `_embedded` with the group's `stats` as Okta shapes them: `usersCount` is the current
+    /// membership. The sandbox has no group push and no admin role assignments, so
+    /// `groupPushMappingsCount` is 0 and `hasAdminPrivilege` false, as in an org without them.
+    fn embedded(&self, group: &GroupRec, base: &str) -> String {
+        let apps = self.app_groups.iter().filter(|g| **g == group.id).count();
+        json!({"stats": {
+            "usersCount": group.members.len(),
+            "appsCount": apps,
+            "groupPushMappingsCount": 0,
+            "hasAdminPrivilege": false,
+            "_links": {"self": {"href": format!("{base}/api/v1/groups/{}/stats", group.id)}},
+        }})
+        .to_string()
     }
 }
 
@@ -603,16 +648,37 @@ impl Directory {
         })
     }
 
-    /// The JSON of one group.
-    pub(crate) fn group_json(&self, id: &str, base: &str) -> Option<String> {
+    /// The JSON of one group (with `_embedded.stats` when `stats` is given).
+    pub(crate) fn group_json(
+        &self,
+        id: &str,
+        base: &str,
+        stats: Option<&ExpandStats>,
+    ) -> Option<String> {
         let group = self.groups.get(&self.group_seq(id)?)?;
         let mut out = String::new();
-        self.rendered_group(group).write(base, &mut out);
+        self.write_group(group, base, stats, &mut out);
         Some(out)
+    }
+
+    fn write_group(
+        &self,
+        group: &GroupRec,
+        base: &str,
+        stats: Option<&ExpandStats>,
+        out: &mut String,
+    ) {
+        let rendered = self.rendered_group(group);
+        match stats {
+            // Counts change with every membership change: computed per request, never cached.
+            Some(stats) => rendered.write_embedded(base, &stats.embedded(group, base), out),
+            None => rendered.write(base, out),
+        }
     }
 
     /// A page of groups after cursor `after` matching every expression in `filters` (and the name
     /// prefix `q`): the JSON array and, when more remain, the cursor of the last one served.
+    /// With `stats`, each group carries `_embedded.stats` (`expand=stats`).
     pub(crate) fn groups_page(
         &self,
         after: Option<u64>,
@@ -620,6 +686,7 @@ impl Directory {
         q: Option<&str>,
         filters: &[Expr],
         base: &str,
+        stats: Option<&ExpandStats>,
     ) -> (String, Option<u64>) {
         let q = q.map(str::to_lowercase);
         let start = after.map_or(0, |a| a.saturating_add(1));
@@ -640,7 +707,7 @@ impl Directory {
             if n > 0 {
                 out.push(',');
             }
-            self.rendered_group(group).write(base, &mut out);
+            self.write_group(group, base, stats, &mut out);
             last = Some(*seq);
         }
         out.push(']');
@@ -1260,10 +1327,76 @@ mod tests {
         let (page, next) = d.members_page(&everyone, Some(39), 20, "b").unwrap();
         assert_eq!(serde_json::from_str::<Vec<Value>>(&page).unwrap().len(), 10);
         assert_eq!(next, None);
-        let (page, next) = d.groups_page(None, 100, None, &[], "b");
+        let (page, next) = d.groups_page(None, 100, None, &[], "b", None);
         assert_eq!(serde_json::from_str::<Vec<Value>>(&page).unwrap().len(), 4);
         assert_eq!(next, None);
         assert!(d.members_page("00gnope", None, 1, "b").is_none());
+    }
+
+    #[test]
+    fn expand_stats_counts_the_current_members_and_changes_nothing_else() {
+        let mut d = Directory::generate(5, 60, 4);
+        let groups = d.groups();
+        let target = groups[2].id.clone();
+        let stats = ExpandStats {
+            app_groups: vec![target.clone(), "00gother".into()],
+        };
+        let page = |d: &Directory, stats| {
+            let (page, _) = d.groups_page(None, 100, None, &[], "http://h:1", stats);
+            serde_json::from_str::<Vec<Value>>(&page).unwrap()
+        };
+        let plain = page(&d, None);
+        let expanded = page(&d, Some(&stats));
+        assert_eq!(plain.len(), expanded.len());
+        for (p, e) in plain.iter().zip(&expanded) {
+            assert!(p.get("_embedded").is_none(), "{p}");
+            let mut without = e.clone();
+            let embedded = without
+                .as_object_mut()
+                .unwrap()
+                .remove("_embedded")
+                .unwrap();
+            assert_eq!(&without, p, "expand adds `_embedded` and nothing else");
+            let id = p["id"].as_str().unwrap();
+            let s = &embedded["stats"];
+            assert_eq!(
+                s["usersCount"],
+                d.members(id).unwrap().len(),
+                "usersCount of {id}"
+            );
+            assert_eq!(s["appsCount"], u64::from(id == target));
+            assert_eq!(s["groupPushMappingsCount"], 0);
+            assert_eq!(s["hasAdminPrivilege"], false);
+            assert_eq!(
+                s["_links"]["self"]["href"],
+                format!("http://h:1/api/v1/groups/{id}/stats")
+            );
+        }
+        // The count follows membership changes (the cached group JSON must not hide them).
+        let before = d.members(&target).unwrap().len();
+        let newcomer = d
+            .add_user(NewOktaUser::new("stats.newcomer@example.com"))
+            .unwrap();
+        assert!(d.add_member(&target, &newcomer.id).unwrap());
+        let one: Value =
+            serde_json::from_str(&d.group_json(&target, "http://h:1", Some(&stats)).unwrap())
+                .unwrap();
+        assert_eq!(one["_embedded"]["stats"]["usersCount"], before + 1);
+        let one: Value =
+            serde_json::from_str(&d.group_json(&target, "http://h:1", None).unwrap()).unwrap();
+        assert!(one.get("_embedded").is_none());
+    }
+
+    #[test]
+    fn write_embedded_handles_an_empty_object() {
+        let r = Rendered::new("{}", "@@");
+        let mut out = String::new();
+        r.write_embedded("b", r#"{"x":1}"#, &mut out);
+        assert_eq!(out, r#"{"_embedded":{"x":1}}"#);
+        let r = Rendered::new(r#"{"a":"@@/p"}"#, "@@");
+        out.clear();
+        r.write_embedded("http://h", "{}", &mut out);
+        assert_eq!(out, r#"{"_embedded":{},"a":"http://h/p"}"#);
     }
 
     #[test]
