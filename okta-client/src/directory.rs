@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use crate::{DirectorySnapshot, GroupQuery, OktaClient};
 use futures::{StreamExt, TryStreamExt};
 use role_sync::{Directory, DirectoryUser, Mapping, UserStatus};
+use tracing::Instrument;
 
 /// Why the directory could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -143,15 +144,7 @@ pub fn to_directory(snapshot: &DirectorySnapshot, names: &BTreeMap<String, Strin
     for (name, id) in names {
         directory.add_group(name.as_str());
         for user in snapshot.members.get(id).into_iter().flatten() {
-            let status: UserStatus = user
-                .status
-                .as_str()
-                .parse()
-                .unwrap_or_else(|never| match never {});
-            directory.add_member(
-                name.as_str(),
-                DirectoryUser::new(user.id.as_str(), user.profile.login.as_str(), status),
-            );
+            directory.add_member(name.as_str(), directory_user(user));
         }
     }
     directory
@@ -160,15 +153,16 @@ pub fn to_directory(snapshot: &DirectorySnapshot, names: &BTreeMap<String, Strin
 /// Reads every member of every mapped group (at most `concurrency` listings at once, largest
 /// group first; [`DEFAULT_CONCURRENCY`](crate::groups::DEFAULT_CONCURRENCY) says how many) into a
 /// directory: complete, or an error.
+///
+/// Only what the directory holds is kept of each member (id, login, status) as its page
+/// arrives, not Okta's whole user object: the memory of a fetch grows with the org by about a
+/// hundred bytes a member plus the pages in flight.
 pub async fn fetch_directory(
     client: &OktaClient,
     mapping: &Mapping,
     concurrency: usize,
 ) -> Result<Directory, FetchError> {
-    let groups = resolve_mapped_groups(client, mapping).await?;
-    let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-    let snapshot = client.directory_snapshot(&ids, concurrency).await?;
-    Ok(to_directory(&snapshot, &names(&groups)))
+    fetch_directory_with_progress(client, mapping, concurrency, |_| {}).await
 }
 
 /// How far a listing has got, for a progress line.
@@ -184,50 +178,82 @@ pub struct Progress {
 }
 
 /// [`fetch_directory`], calling `on_progress` after every member read and every group
-/// finished. Still complete or an error: members are only turned into a directory once every
-/// listing has finished. Listings start largest group first, as in [`fetch_directory`].
+/// finished. Still complete or an error: the directory is only put together once every listing
+/// has finished. Listings start largest group first, as in [`fetch_directory`].
+///
+/// The fetch runs in an `okta.fetch_directory` span (`groups`, `concurrency`, and `members` at
+/// the end), each listing in its `okta.list` span.
 pub async fn fetch_directory_with_progress(
     client: &OktaClient,
     mapping: &Mapping,
     concurrency: usize,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<Directory, FetchError> {
-    let groups = resolve_mapped_groups(client, mapping).await?;
-    let names = names(&groups);
-    let mut progress = Progress {
-        groups: names.len(),
-        ..Progress::default()
-    };
-    on_progress(progress);
-    let mut snapshot = DirectorySnapshot::default();
-    // Each group is one stream of its member pages; `flatten_unordered` keeps at most
-    // `concurrency` listings open and yields members as their pages arrive. It takes the streams
-    // in order, so the largest groups are the first opened. A group's end is marked by a `None`
-    // so progress can count finished groups.
-    let mut events = futures::stream::iter(groups.into_iter().map(|g| g.id))
-        .map(|id| {
-            let done = futures::stream::once(futures::future::ready(Ok((id.clone(), None))));
-            client
-                .list_group_members(&id)
-                .map_ok(move |user| (id.clone(), Some(user)))
-                .chain(done)
-                .boxed()
-        })
-        .flatten_unordered(concurrency.max(1));
-    while let Some((id, user)) = events.try_next().await? {
-        match user {
-            Some(user) => {
-                snapshot.members.entry(id).or_default().push(user);
-                progress.members += 1;
+    let span = tracing::info_span!(
+        "okta.fetch_directory",
+        groups = tracing::field::Empty,
+        concurrency,
+        members = tracing::field::Empty
+    );
+    let fetch_span = span.clone();
+    let run = async move {
+        let groups = resolve_mapped_groups(client, mapping).await?;
+        fetch_span.record("groups", groups.len());
+        let names = names(&groups);
+        let mut progress = Progress {
+            groups: names.len(),
+            ..Progress::default()
+        };
+        on_progress(progress);
+        // Group id → its members as the directory keeps them, in Okta's page order.
+        let mut members: BTreeMap<String, Vec<DirectoryUser>> = BTreeMap::new();
+        // Each group is one stream of its member pages; `flatten_unordered` keeps at most
+        // `concurrency` listings open and yields members as their pages arrive. It takes the
+        // streams in order, so the largest groups are the first opened. A group's end is marked
+        // by a `None` so progress can count finished groups.
+        let mut events = futures::stream::iter(groups.into_iter().map(|g| g.id))
+            .map(|id| {
+                let done = futures::stream::once(futures::future::ready(Ok((id.clone(), None))));
+                client
+                    .list_group_members(&id)
+                    .map_ok(move |user| (id.clone(), Some(directory_user(&user))))
+                    .chain(done)
+                    .boxed()
+            })
+            .flatten_unordered(concurrency.max(1));
+        while let Some((id, user)) = events.try_next().await? {
+            let group = members.entry(id).or_default();
+            match user {
+                Some(user) => {
+                    group.push(user);
+                    progress.members += 1;
+                }
+                None => progress.groups_done += 1,
             }
-            None => {
-                snapshot.members.entry(id).or_default();
-                progress.groups_done += 1;
+            on_progress(progress);
+        }
+        fetch_span.record("members", progress.members);
+        let mut directory = Directory::new();
+        for (name, id) in &names {
+            directory.add_group(name.as_str());
+            for user in members.remove(id).into_iter().flatten() {
+                directory.add_member(name.as_str(), user);
             }
         }
-        on_progress(progress);
-    }
-    Ok(to_directory(&snapshot, &names))
+        Ok(directory)
+    };
+    run.instrument(span).await
+}
+
+/// What the directory keeps of an Okta user; Okta's statuses become `role_sync::UserStatus`
+/// (unknown ones kept as `Other`).
+fn directory_user(user: &crate::model::User) -> DirectoryUser {
+    let status: UserStatus = user
+        .status
+        .as_str()
+        .parse()
+        .unwrap_or_else(|never| match never {});
+    DirectoryUser::new(user.id.as_str(), user.profile.login.as_str(), status)
 }
 
 #[cfg(test)]

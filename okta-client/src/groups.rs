@@ -24,7 +24,7 @@ use crate::model::{Group, User};
 ///   the smallest plan's 35.
 /// * Member pages count against the per-minute budget of "Create or list groups"
 ///   (`/api/v1/groups` except `/api/v1/groups/{id}`): 500 requests a minute on Workforce
-///   Identity, 600 on Enterprise, 100 on the free developer org
+///   Identity, 600 on Enterprise and One App, 100 on the Integrator Free Plan
 ///   (<https://developer.okta.com/docs/reference/rl-global-mgmt/>). By Okta's own formula,
 ///   concurrency = requests per minute / 60 × seconds per request, spending 600 a minute with
 ///   pages of 200 users that take ~0.8 s each needs 8 listings; more only reach the 429 sooner.

@@ -48,16 +48,22 @@ pub(crate) struct Access {
 
 impl Access {
     /// Appends an event now (never before the last one: the log is in `published` order).
-    pub(crate) fn record(&mut self, mut json: Value) -> Value {
+    pub(crate) fn record(&mut self, json: Value) -> Value {
+        self.record_at(json, now_millis()).0
+    }
+
+    /// [`record`](Self::record) with `at_ms` as the time (moved up to the last event's, so that
+    /// the log stays in order); the event's `published` is that time, returned with the event.
+    pub(crate) fn record_at(&mut self, mut json: Value, at_ms: i64) -> (Value, i64) {
         let last = self.events.last().map_or(0, |e| e.published_ms);
-        let published_ms = now_millis().max(last);
+        let published_ms = at_ms.max(last);
         json["published"] = Value::String(iso8601(published_ms));
         json["uuid"] = Value::String(uuid());
         self.events.push(LogEvent {
             published_ms,
             json: json.clone(),
         });
-        json
+        (json, published_ms)
     }
 
     /// The value of a filter attribute of event `e`: a dotted path into its JSON.
@@ -258,7 +264,14 @@ impl super::OktaState {
             app.as_ref().map(|(i, l)| (i.as_str(), l.as_str())),
             success,
         );
-        access.record(event);
+        // One clock read for both: the user's lastLogin is the sign-in event's published time,
+        // as in Okta.
+        let (_, published_ms) = access.record_at(event, now);
+        drop(access);
+        if success && published_ms != now {
+            // An event recorded meanwhile was later than our clock read: the log's order won.
+            self.write_directory().record_login(&id, published_ms);
+        }
         true
     }
 }
