@@ -89,7 +89,7 @@ fn parse_guard(s: &str) -> std::result::Result<Guard, String> {
 }
 
 fn default_concurrency() -> usize {
-    4
+    okta_client::groups::DEFAULT_CONCURRENCY
 }
 
 /// The group listings in flight at once. Zero would list nothing; beyond 16 a sync only spends
@@ -99,7 +99,7 @@ fn concurrency<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<us
     let n = usize::deserialize(d)?;
     if !(1..=16).contains(&n) {
         return Err(serde::de::Error::custom(format_args!(
-            "concurrency = {n}: give 1 to 16 group listings in flight (4 suits most orgs)"
+            "concurrency = {n}: give 1 to 16 group listings in flight (the default, 8, suits most orgs)"
         )));
     }
     Ok(n)
