@@ -207,30 +207,36 @@ pub async fn fetch_directory_with_progress(
         on_progress(progress);
         // Group id → its members as the directory keeps them, in Okta's page order.
         let mut members: BTreeMap<String, Vec<DirectoryUser>> = BTreeMap::new();
-        // Each group is one stream of its member pages; `flatten_unordered` keeps at most
-        // `concurrency` listings open and yields members as their pages arrive. It takes the
-        // streams in order, so the largest groups are the first opened. A group's end is marked
-        // by a `None` so progress can count finished groups.
+        // Each group is one stream of its pages, each page already cut down to what the
+        // directory keeps; `flatten_unordered` keeps at most `concurrency` listings open and
+        // yields pages as they arrive. It takes the streams in order, so the largest groups are
+        // the first opened. A group's end is marked by a `None` so progress can count finished
+        // groups.
+        let spawn = tokio::runtime::Handle::try_current().is_ok();
         let mut events = futures::stream::iter(groups.into_iter().map(|g| g.id))
             .map(|id| {
                 let done = futures::stream::once(futures::future::ready(Ok((id.clone(), None))));
-                client
-                    .list_group_members(&id)
-                    .map_ok(move |user| (id.clone(), Some(directory_user(&user))))
+                directory_pages(client, &id, spawn)
+                    .map_ok(move |page| (id.clone(), Some(page)))
                     .chain(done)
                     .boxed()
             })
             .flatten_unordered(concurrency.max(1));
-        while let Some((id, user)) = events.try_next().await? {
+        while let Some((id, page)) = events.try_next().await? {
             let group = members.entry(id).or_default();
-            match user {
-                Some(user) => {
-                    group.push(user);
-                    progress.members += 1;
+            match page {
+                Some(page) => {
+                    for user in page {
+                        group.push(user);
+                        progress.members += 1;
+                        on_progress(progress);
+                    }
                 }
-                None => progress.groups_done += 1,
+                None => {
+                    progress.groups_done += 1;
+                    on_progress(progress);
+                }
             }
-            on_progress(progress);
         }
         fetch_span.record("members", progress.members);
         let mut directory = Directory::new();
@@ -243,6 +249,63 @@ pub async fn fetch_directory_with_progress(
         Ok(directory)
     };
     run.instrument(span).await
+}
+
+/// A group's member pages, each cut down to what the directory keeps.
+///
+/// With `spawn` (inside a tokio runtime) the listing runs in a task of its own, so that the
+/// groups' pages are decoded on every worker thread rather than all on the caller's; a page or
+/// two wait in a channel for the caller, and dropping the stream aborts the task.
+fn directory_pages(
+    client: &OktaClient,
+    group_id: &str,
+    spawn: bool,
+) -> futures::stream::BoxStream<'static, Result<Vec<DirectoryUser>, crate::Error>> {
+    let pages = client
+        .member_pages(group_id)
+        .map_ok(|page| page.iter().map(directory_user).collect::<Vec<_>>());
+    if !spawn {
+        return pages.boxed();
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let task = tokio::spawn(
+        async move {
+            let mut pages = std::pin::pin!(pages);
+            while let Some(page) = pages.next().await {
+                let failed = page.is_err();
+                if tx.send(page).await.is_err() || failed {
+                    return;
+                }
+            }
+        }
+        .in_current_span(),
+    );
+    let task = AbortOnDrop(Some(task));
+    futures::stream::unfold(Some((rx, task)), |state| async move {
+        let (mut rx, mut task) = state?;
+        if let Some(page) = rx.recv().await {
+            return Some((page, Some((rx, task))));
+        }
+        // The channel closed: the listing ended, or its task did not finish. A listing whose
+        // task panicked or was cancelled must not read as a complete group.
+        match task.0.take()?.await {
+            Ok(()) => None,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Some((Err(crate::Error::Cancelled), None)),
+        }
+    })
+    .boxed()
+}
+
+/// Aborts a task when dropped: a dropped fetch leaves no listing running.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// What the directory keeps of an Okta user; Okta's statuses become `role_sync::UserStatus`

@@ -122,6 +122,10 @@ pub enum Error {
     /// The request or reading its answer took longer than the configured timeout.
     #[error("the request timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// A listing running in a task of its own was cancelled from outside (its tokio runtime is
+    /// shutting down) before it finished: what it read is not a complete listing.
+    #[error("a listing was cancelled before it finished (the runtime is shutting down)")]
+    Cancelled,
     /// The answer's body was larger than the client reads
     /// ([`Limits::max_body_bytes`](crate::Limits::max_body_bytes)); it was refused as it
     /// arrived, not read whole.

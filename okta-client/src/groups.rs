@@ -264,7 +264,7 @@ impl OktaClient {
         run.instrument(span).await
     }
 
-    fn member_pages(
+    pub(crate) fn member_pages(
         &self,
         group_id: &str,
     ) -> impl Stream<Item = Result<Vec<User>>> + Send + 'static {
