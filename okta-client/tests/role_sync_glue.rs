@@ -328,3 +328,38 @@ async fn directory_snapshot_starts_listings_in_the_order_given() {
     }
     s.sb.shutdown().await;
 }
+
+/// Dropping a fetch while its listings (each in a task of its own) wait on held pages abandons
+/// them: the sandbox sees both requests go, and letting the pages go afterwards brings no
+/// further request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_fetch_abandons_its_listings() {
+    let s = sized().await;
+    for (_, id, _) in &s.groups {
+        s.sb.faults()
+            .inject(Fault::new(members_path(id), FaultKind::Hold));
+    }
+    {
+        let fetch = fetch_directory(&s.client, &s.mapping, 2);
+        tokio::select! {
+            _ = fetch => panic!("the fetch finished while its pages were held"),
+            () = until_held(&s, 0, 2) => {}
+        }
+    }
+    // The tasks are aborted, their connections closed: the sandbox drops the held requests.
+    let gone = async {
+        while held(&s).iter().sum::<u32>() != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), gone)
+        .await
+        .unwrap_or_else(|_| panic!("held requests not abandoned: {:?}", held(&s)));
+    let before = s.sb.okta().counters().group_members_requests;
+    s.sb.faults().clear();
+    // Long enough for a listing that outlived the fetch to ask for a page; a correct client
+    // asks for none however long this is.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(s.sb.okta().counters().group_members_requests, before);
+    s.sb.shutdown().await;
+}
