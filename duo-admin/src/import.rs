@@ -437,16 +437,19 @@ where
 {
     use tracing::Instrument;
     async move {
+    // One bound for every attempt: a walk slowed down by Duo stays slow when it starts again.
+    let requests = client.page_requests();
     for attempt in 0..=max_restarts {
         let mut collected = new();
         let mut first_total: Option<u64> = None;
         let mut changed = false;
         let mut pages = 0;
-        let mut stream = std::pin::pin!(client.decoded_pages(
+        let mut stream = std::pin::pin!(client.decoded_pages_with(
             "/admin/v1/users".into(),
             Vec::new(),
             crate::USERS_MAX,
             Arc::clone(&decoder),
+            Arc::clone(&requests),
         ));
         while let Some(page) = stream.try_next().await? {
             pages += 1;

@@ -192,6 +192,10 @@ pub struct AdminClientBuilder {
 /// [`AdminClientBuilder::page_concurrency`] for what it is based on).
 pub const DEFAULT_PAGE_CONCURRENCY: usize = 8;
 
+/// The most page requests of one listing [`AdminClientBuilder::page_concurrency`] allows in
+/// flight: larger values are lowered to it.
+pub const MAX_PAGE_CONCURRENCY: usize = 64;
+
 impl AdminClientBuilder {
     /// How often the log endpoints may be asked (default: at most once a minute each, as Duo
     /// asks; see [`logs`]). Applies to log walks whether or not [`pacing`](Self::pacing) is on.
@@ -220,7 +224,7 @@ impl AdminClientBuilder {
 
     /// How many page requests of one listing may be in flight at once (default
     /// [`DEFAULT_PAGE_CONCURRENCY`], 8; 1 asks for one page after the other, as Duo's own
-    /// clients do). Needs [`prefetch`](Self::prefetch).
+    /// clients do; at most [`MAX_PAGE_CONCURRENCY`]). Needs [`prefetch`](Self::prefetch).
     ///
     /// Duo pages by offset, and the first page's `metadata.total_objects` gives every offset of
     /// the listing, so against a Duo tens of milliseconds away the rest of the pages can be on
@@ -234,12 +238,15 @@ impl AdminClientBuilder {
     /// client goes too fast (its rate-limits page, duo.com/docs/rate-limits, lists object limits
     /// only). The figure Duo's staff gave for "get page of objects" is 200 requests a minute
     /// (duo_client_python issue #101, 2019), a rate that Duo's own sequential client already
-    /// exceeds in bursts at tens of milliseconds a page; 8 in flight keeps a burst to a few
-    /// dozen requests, and the walk's first retried request (a 429 that Duo's schedule waited
-    /// out) drops it to one request at a time for the rest of the listing. For a tenant shared
-    /// with other integrations, lower it, or set [`pacing`](Self::pacing): both apply.
+    /// exceeds in bursts at tens of milliseconds a page (a 100,000-user import is 334 pages:
+    /// ~17 s one after the other at 50 ms, ~2.3 s at 8 in flight — above that figure either
+    /// way). So the walk backs off as soon as Duo pushes back: its first retried request (a
+    /// 429 waited out on Duo's schedule, or a page fetched again after a 5xx or a cut
+    /// connection) drops it to one request at a time for the rest of the listing, and for
+    /// the rest of an [import](import::import) when it restarts. For a tenant shared with other
+    /// integrations, lower it, or set [`pacing`](Self::pacing): both apply.
     pub fn page_concurrency(mut self, n: usize) -> Self {
-        self.page_concurrency = n.max(1);
+        self.page_concurrency = n.clamp(1, MAX_PAGE_CONCURRENCY);
         self
     }
 
@@ -418,8 +425,11 @@ impl AdminClient {
 
     /// One page, re-fetched up to `page_retries` times when it fails in a way that may pass
     /// (a cut connection, a truncated body, a 5xx) — the transport has already retried 429s.
-    /// `hint` gets the page's `next_offset` as read from the end of its body, as soon as the
-    /// body has arrived and before it is decoded (see [`AdminClientBuilder::prefetch`]).
+    /// `arrival` (a prefetching walk's) is told the page's [`paging::Hint`] as read from its
+    /// body's bytes as soon as the body has arrived, before it is decoded, and gives the
+    /// request's place in flight back then (see [`AdminClientBuilder::prefetch`]). A re-fetch
+    /// is a push-back too: the walk drops to one request at a time, and the re-fetch waits for
+    /// a place like any other request.
     async fn fetch_page<D: paging::Decode>(
         &self,
         walk: &paging::Walk<D>,
@@ -437,7 +447,11 @@ impl AdminClient {
                     attempt += 1;
                     let wait = Duration::from_secs(1 << attempt.min(5));
                     tracing::debug!(path = &*walk.path, offset, attempt, error = %e, "re-fetching a Duo page");
+                    walk.requests.slow_down();
                     self.inner.transport.runtime().sleep(wait).await;
+                    if let Some(arrival) = arrival.as_mut() {
+                        arrival.again(&walk.requests).await;
+                    }
                 }
                 other => return other,
             }
@@ -469,7 +483,7 @@ impl AdminClient {
         // which on a runtime worker would hold up the IO of the pages being fetched meanwhile.
         let aside = arrival.is_some();
         if raw.status == 200
-            && let Some(arrival) = arrival.take()
+            && let Some(arrival) = arrival.as_mut()
         {
             arrival.arrived(paging::metadata_hint(&raw.body));
         }
@@ -530,6 +544,11 @@ impl AdminClient {
         self.decoded_pages(path, params, max, Arc::new(paging::Typed::<T>::new()))
     }
 
+    /// A new bound on one listing's requests in flight, at the client's `page_concurrency`.
+    pub(crate) fn page_requests(&self) -> Arc<paging::Concurrency> {
+        paging::Concurrency::new(self.inner.page_concurrency)
+    }
+
     /// [`Self::pages`], each page's body read by `decoder`.
     pub(crate) fn decoded_pages<D: paging::Decode>(
         &self,
@@ -537,6 +556,19 @@ impl AdminClient {
         params: Vec<(String, String)>,
         max: u32,
         decoder: Arc<D>,
+    ) -> impl Stream<Item = Result<Page<D::Item>, Error>> + Send + 'static {
+        self.decoded_pages_with(path, params, max, decoder, self.page_requests())
+    }
+
+    /// [`Self::decoded_pages`] with the bound on requests in flight given: a walk that lists
+    /// again (an import's restart) keeps a bound lowered by a push-back.
+    pub(crate) fn decoded_pages_with<D: paging::Decode>(
+        &self,
+        path: String,
+        params: Vec<(String, String)>,
+        max: u32,
+        decoder: Arc<D>,
+        requests: Arc<paging::Concurrency>,
     ) -> impl Stream<Item = Result<Page<D::Item>, Error>> + Send + 'static {
         let limit = self.inner.page_size.unwrap_or(max).min(max);
         let prefetch = self.inner.prefetch && tokio::runtime::Handle::try_current().is_ok();
@@ -548,7 +580,7 @@ impl AdminClient {
             prefetch,
             decoder,
             max_pages: self.inner.transport.limits().max_pages,
-            requests: paging::Concurrency::new(self.inner.page_concurrency),
+            requests,
         };
         futures::stream::try_unfold(
             (walk, Some(0u64), None::<paging::Ahead<D::Item>>, 0u64),

@@ -137,7 +137,7 @@ impl Drop for RequestPermit {
 
 impl Concurrency {
     pub(crate) fn new(limit: usize) -> Arc<Self> {
-        let limit = limit.max(1);
+        let limit = limit.clamp(1, crate::MAX_PAGE_CONCURRENCY);
         Arc::new(Self {
             permits: Arc::new(tokio::sync::Semaphore::new(limit)),
             limit: limit.into(),
@@ -179,14 +179,27 @@ impl Concurrency {
 /// place in flight back. Dropped unsent (the request failed), it gives the place back all the
 /// same, and the chain sees no hint.
 pub(crate) struct Arrival {
-    hint: oneshot::Sender<Hint>,
-    _request: Option<RequestPermit>,
+    hint: Option<oneshot::Sender<Hint>>,
+    request: Option<RequestPermit>,
 }
 
 impl Arrival {
-    pub(crate) fn arrived(self, hint: Hint) {
-        // The receiver may be gone (the listing moved on); nothing to do then.
-        let _ = self.hint.send(hint);
+    /// The body has arrived: the hint goes to the chain (the first time only) and the place in
+    /// flight is given back.
+    pub(crate) fn arrived(&mut self, hint: Hint) {
+        if let Some(tx) = self.hint.take() {
+            // The receiver may be gone (the listing moved on); nothing to do then.
+            let _ = tx.send(hint);
+        }
+        self.request = None;
+    }
+
+    /// The page is to be fetched again: it needs a place in flight again if it gave its own
+    /// back (a body that arrived whole but could not be read).
+    pub(crate) async fn again(&mut self, requests: &Arc<Concurrency>) {
+        if self.request.is_none() {
+            self.request = requests.acquire().await;
+        }
     }
 }
 
@@ -229,9 +242,10 @@ impl<D: Decode> Walk<D> {
     /// The page at `offset`, and what is on its way after it. `ahead` is what the previous
     /// call returned; `listed` is how many pages the listing has had before this one.
     ///
-    /// Requests follow each other (one in flight at a time), each page decoded in a task of
-    /// its own as soon as its body is there, at most [`WINDOW`] pages beyond the one awaited
-    /// here. Only the offsets of decoded pages are followed: pages prefetched at any other
+    /// Requests go out as the chain allows (one after the other until a page names the
+    /// listing's total, then up to the walk's [`Concurrency`] at once), each page decoded in a
+    /// task of its own as soon as its body is there, at most [`WINDOW`] pages beyond those in
+    /// flight. Only the offsets of decoded pages are followed: pages prefetched at any other
     /// offset are dropped and the chain starts again from the right one.
     pub(crate) async fn page(
         &self,
@@ -285,8 +299,8 @@ impl<D: Decode> Walk<D> {
                 };
                 let (hint_tx, hint) = oneshot::channel();
                 let arrival = Arrival {
-                    hint: hint_tx,
-                    _request: Some(request),
+                    hint: Some(hint_tx),
+                    request: Some(request),
                 };
                 let fetch = walk.clone();
                 let task = Task(tokio::spawn(
@@ -305,7 +319,12 @@ impl<D: Decode> Walk<D> {
                 }
                 if let Some((width, _)) = known {
                     // Every offset is known: the next request goes as soon as there is room.
-                    offset += width;
+                    // (Offsets past u64 are no listing's: the chain ends, the walk goes on from
+                    // the decoded pages.)
+                    let Some(next) = offset.checked_add(width) else {
+                        return;
+                    };
+                    offset = next;
                     continue;
                 }
                 // The next page is asked for once this one's body has arrived and names it; a

@@ -144,6 +144,17 @@ async fn a_push_back_leaves_one_request_at_a_time() {
             .times(2),
     );
     assert_eq!(ids(&client(&app, 8, true)).await, expected);
+
+    // A page whose body arrives cut short is fetched again (the walk's own retry, not Duo's
+    // 429 schedule): a push-back too, after which one request at a time.
+    sb.faults().clear();
+    sb.faults().inject(
+        Fault::new(USERS_PATH, FaultKind::TruncatedBody)
+            .after(3)
+            .times(1),
+    );
+    assert_eq!(ids(&client(&app, 8, true)).await, expected);
+    assert_eq!(sb.faults().fired(USERS_PATH), 1);
 }
 
 /// The account changing in the middle of a concurrent walk (a user created while pages are
@@ -153,7 +164,8 @@ async fn an_import_restarts_when_the_account_changes_mid_walk() {
     let sb = sandbox().await;
     let app = sb.credentials().duo.admin.clone();
     let admin = client(&app, 4, true);
-    // The first page goes through; the next ones wait until the account has changed.
+    // The first page goes through; the second waits until the account has changed (the
+    // others go on meanwhile).
     sb.faults()
         .inject(Fault::new(USERS_PATH, FaultKind::Hold).after(1).times(1));
     let portal: Vec<PortalIdentity> = sb
@@ -237,4 +249,43 @@ async fn dropping_a_concurrent_walk_abandons_every_request() {
         8,
         "the eight held, nothing after"
     );
+}
+
+/// A push-back outlives the import's restart: after a 429 on the first page, the walk that
+/// sees the account change and the walk that reads it again both go one request at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_back_holds_across_an_import_restart() {
+    let sb = sandbox().await;
+    let app = sb.credentials().duo.admin.clone();
+    let admin = client(&app, 8, true);
+    let victim = sb.duo().users()[0].username.clone();
+    sb.faults()
+        .inject(Fault::new(USERS_PATH, FaultKind::TooManyRequests).times(1));
+    // Requests the 429 rule takes are not counted here: the first page's retry passes, the
+    // second page is held.
+    sb.faults()
+        .inject(Fault::new(USERS_PATH, FaultKind::Hold).after(1).times(1));
+    sb.faults().inject(Fault::new(
+        USERS_PATH,
+        FaultKind::Latency(Duration::from_millis(20)),
+    ));
+    sb.duo().reset_max_in_flight();
+    let portal: Vec<PortalIdentity> = Vec::new();
+    let options = ImportOptions::default();
+    let mut attempts = Vec::new();
+    let walk = import(&admin, &portal, &options, |p| attempts.push(p.attempt));
+    let change = async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            sb.faults().until_held(USERS_PATH, 1),
+        )
+        .await
+        .expect("the second page is held");
+        assert!(sb.duo().delete_user(&victim));
+        sb.faults().release(USERS_PATH);
+    };
+    let (report, ()) = futures::join!(walk, change);
+    assert_eq!(report.unwrap().duo_users, USERS - 1);
+    assert!(attempts.contains(&1), "restarted: {attempts:?}");
+    assert_eq!(sb.duo().max_in_flight(), 1, "one at a time, both walks");
 }

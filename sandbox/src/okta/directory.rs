@@ -1191,7 +1191,8 @@ impl Directory {
         at_ms: i64,
     ) -> Option<(String, String, String)> {
         let user = self.users.get_mut(&self.user_seq(id_or_login)?)?;
-        user.last_login = Some(at_ms);
+        // Sign-ins recorded out of order (clock read, then the lock) never move it back.
+        user.last_login = Some(user.last_login.map_or(at_ms, |last| last.max(at_ms)));
         user.touch(at_ms.max(user.last_updated));
         let name = match &user.last_name {
             Some(last) => format!("{} {last}", user.first_name),
