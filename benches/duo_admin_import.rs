@@ -79,7 +79,6 @@ struct PeerRun {
 }
 
 fn run_python(
-    rt: &tokio::runtime::Runtime,
     python: &std::path::Path,
     app: &DuoApplication,
     paging_limit: Option<u32>,
@@ -88,21 +87,7 @@ fn run_python(
     let mut input = serde_json::to_value(app).expect("json");
     input["runs"] = RUNS.into();
     input["paging_limit"] = paging_limit.map_or(serde_json::Value::Null, Into::into);
-    let input = input.to_string();
-    let python = python.to_owned();
-    let out = rt.block_on(async move {
-        tokio::task::spawn_blocking(move || {
-            test_support::run_peer(&python, &script, input.as_bytes())
-        })
-        .await
-        .expect("join")
-    });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("peer output");
+    let v = test_support::run_peer_json(python, &script, &input);
     let counts = v["counts"].as_array().expect("counts");
     assert!(
         counts.iter().all(|c| c.as_u64() == Some(USERS as u64)),
@@ -110,12 +95,7 @@ fn run_python(
     );
     PeerRun {
         paging_limit: v["paging_limit"].as_u64().expect("paging_limit"),
-        seconds: v["seconds"]
-            .as_array()
-            .expect("seconds")
-            .iter()
-            .map(|s| Duration::from_secs_f64(s.as_f64().expect("seconds")))
-            .collect(),
+        seconds: test_support::peer_seconds(&v),
         peak_rss_growth_kib: v["peak_rss_growth_kib"].as_u64(),
         ids: v["ids"]
             .as_array()
@@ -235,7 +215,7 @@ fn bench(c: &mut Criterion) {
         floor_300.push(floor(300));
         floor_100.push(floor(100));
         if let Some(python) = &python {
-            let same = run_python(&rt, python, &app, Some(300));
+            let same = run_python(python, &app, Some(300));
             let ids: Vec<String> = rt.block_on(async {
                 client
                     .users()
@@ -248,7 +228,7 @@ fn bench(c: &mut Criterion) {
             py_same_limit = same.paging_limit;
             py_mem = same.peak_rss_growth_kib;
             py_same.extend(same.seconds);
-            let default = run_python(&rt, python, &app, None);
+            let default = run_python(python, &app, None);
             py_default_limit = default.paging_limit;
             py_default.extend(default.seconds);
         }

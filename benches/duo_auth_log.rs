@@ -85,44 +85,20 @@ struct PeerRun {
     peak_rss_growth_kib: Option<u64>,
 }
 
-fn run_python(
-    rt: &tokio::runtime::Runtime,
-    python: &std::path::Path,
-    app: &DuoApplication,
-    window: (u64, u64),
-) -> PeerRun {
+fn run_python(python: &std::path::Path, app: &DuoApplication, window: (u64, u64)) -> PeerRun {
     let script = test_support::workspace_root().join("benches/peers/duo_auth_log.py");
     let mut input = serde_json::to_value(app).expect("json");
     input["runs"] = RUNS.into();
     input["mintime"] = window.0.into();
     input["maxtime"] = window.1.into();
-    let input = input.to_string();
-    let python = python.to_owned();
-    let out = rt.block_on(async move {
-        tokio::task::spawn_blocking(move || {
-            test_support::run_peer(&python, &script, input.as_bytes())
-        })
-        .await
-        .expect("join")
-    });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("peer output");
+    let v = test_support::run_peer_json(python, &script, &input);
     let counts = v["counts"].as_array().expect("counts");
     assert!(
         counts.iter().all(|c| c.as_u64() == Some(EVENTS as u64)),
         "{counts:?}"
     );
     PeerRun {
-        seconds: v["seconds"]
-            .as_array()
-            .expect("seconds")
-            .iter()
-            .map(|s| Duration::from_secs_f64(s.as_f64().expect("seconds")))
-            .collect(),
+        seconds: test_support::peer_seconds(&v),
         first_txid: v["first_txid"].as_str().expect("first").to_owned(),
         last_txid: v["last_txid"].as_str().expect("last").to_owned(),
         peak_rss_growth_kib: v["peak_rss_growth_kib"].as_u64(),
@@ -192,7 +168,7 @@ fn bench(c: &mut Criterion) {
             started.elapsed()
         }));
         if let Some(python) = &python {
-            let run = run_python(&rt, python, &app, window);
+            let run = run_python(python, &app, window);
             assert_eq!(
                 (run.first_txid.as_str(), run.last_txid.as_str()),
                 (first_txid.as_str(), last_txid.as_str()),

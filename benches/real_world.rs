@@ -122,37 +122,14 @@ struct PeerRun {
     output: serde_json::Value,
 }
 
-fn run_peer(
-    rt: &tokio::runtime::Runtime,
-    python: &std::path::Path,
-    script: &str,
-    input: serde_json::Value,
-) -> PeerRun {
+/// Runs a JSON peer script (blocking: the runtime's workers keep serving the sandbox).
+fn run_peer(python: &std::path::Path, script: &str, input: serde_json::Value) -> PeerRun {
     let script = test_support::workspace_root().join(script);
-    let input = input.to_string();
-    let python = python.to_owned();
-    let out = rt.block_on(async move {
-        tokio::task::spawn_blocking(move || {
-            test_support::run_peer(&python, &script, input.as_bytes())
-        })
-        .await
-        .expect("join")
-    });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("peer output");
+    let output = test_support::run_peer_json(python, &script, &input);
     PeerRun {
-        seconds: v["seconds"]
-            .as_array()
-            .expect("seconds")
-            .iter()
-            .map(|s| Duration::from_secs_f64(s.as_f64().expect("seconds")))
-            .collect(),
-        peak_rss_growth_kib: v["peak_rss_growth_kib"].as_u64(),
-        output: v,
+        seconds: test_support::peer_seconds(&output),
+        peak_rss_growth_kib: output["peak_rss_growth_kib"].as_u64(),
+        output,
     }
 }
 
@@ -308,7 +285,7 @@ impl Duo {
                     let mut input = serde_json::to_value(&self.app).expect("json");
                     input["runs"] = 1.into();
                     input["paging_limit"] = DUO_PAGE.into();
-                    let run = run_peer(rt, python, "benches/peers/duo_admin_get_users.py", input);
+                    let run = run_peer(python, "benches/peers/duo_admin_get_users.py", input);
                     assert_eq!(
                         run.output["counts"][0].as_u64(),
                         Some(self.users as u64),
@@ -385,7 +362,7 @@ impl Duo {
                     input["runs"] = 1.into();
                     input["mintime"] = window.0.into();
                     input["maxtime"] = window.1.into();
-                    let run = run_peer(rt, python, "benches/peers/duo_auth_log.py", input);
+                    let run = run_peer(python, "benches/peers/duo_auth_log.py", input);
                     assert_eq!(run.output["counts"][0].as_u64(), Some(LOG_EVENTS as u64));
                     their_peak = their_peak.max(run.peak_rss_growth_kib);
                     theirs.extend(run.seconds);
@@ -464,7 +441,7 @@ impl Okta {
     }
 
     /// One timed run of the okta SDK listing the groups one after the other.
-    fn peer(&self, rt: &tokio::runtime::Runtime, python: &std::path::Path, auth: &str) -> PeerRun {
+    fn peer(&self, python: &std::path::Path, auth: &str) -> PeerRun {
         let input = serde_json::json!({
             "org_url": self.org_url,
             "auth": auth,
@@ -474,7 +451,7 @@ impl Okta {
             "limit": OKTA_PAGE,
             "runs": 1,
         });
-        let run = run_peer(rt, python, "benches/peers/okta_list_groups.py", input);
+        let run = run_peer(python, "benches/peers/okta_list_groups.py", input);
         assert_eq!(
             run.output["counts"][0].as_u64(),
             Some(OKTA_GROUPS.iter().sum::<usize>() as u64),
@@ -523,7 +500,7 @@ impl Okta {
             for _ in 0..runs() {
                 ours.push(self.fetch(rt));
                 if let Some(python) = python {
-                    let run = self.peer(rt, python, "dpop");
+                    let run = self.peer(python, "dpop");
                     their_peak = their_peak.max(run.peak_rss_growth_kib);
                     theirs.extend(run.seconds);
                 }
@@ -531,7 +508,7 @@ impl Okta {
             if let Some(python) = python {
                 // For context: the SDK's DPoP signs a fresh RSA-3072 proof per request; with the
                 // org's API token it has none to sign.
-                let ssws = self.peer(rt, python, "ssws");
+                let ssws = self.peer(python, "ssws");
                 eprintln!(
                     "  the okta SDK with an SSWS API token instead of DPoP (one run): {:.2} s",
                     secs(ssws.seconds[0])

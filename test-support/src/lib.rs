@@ -102,3 +102,38 @@ pub fn run_peer(
         .wait_with_output()
         .unwrap_or_else(|e| panic!("waiting for {}: {e}", script.display()))
 }
+
+/// [`run_peer`] for the peers that speak JSON: `input` on standard input, the JSON the script
+/// prints returned. Panics (failing the test or bench) with the script's standard error if it
+/// fails or prints something else. Blocking, like [`run_peer`]: a multi-threaded runtime's
+/// workers go on serving meanwhile.
+pub fn run_peer_json(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    input: &serde_json::Value,
+) -> serde_json::Value {
+    let out = run_peer(python, script, input.to_string().as_bytes());
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{} printed no JSON ({e}): {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// A JSON peer's `"seconds"` (one timed run each) as durations.
+pub fn peer_seconds(output: &serde_json::Value) -> Vec<std::time::Duration> {
+    output["seconds"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no \"seconds\" in the peer's output: {output}"))
+        .iter()
+        .map(|s| std::time::Duration::from_secs_f64(s.as_f64().expect("seconds")))
+        .collect()
+}
